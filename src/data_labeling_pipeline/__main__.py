@@ -1,0 +1,3 @@
+from data_labeling_pipeline.cli import main
+
+main()

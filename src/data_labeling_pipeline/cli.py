@@ -1,0 +1,117 @@
+"""The `dlp` command line: one thin command per verb, each calling one library function.
+
+Exit codes: 0 ok, 1 an error in the input or project (message, no traceback),
+2 a usage error, 3 a failed quality gate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from .errors import GateFailed, PipelineError
+
+
+class _Commands(TyperGroup):
+    """Turns our errors into a message on stderr and an exit code, for every command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GateFailed as exc:
+            typer.echo(str(exc), err=True)
+            ctx.exit(3)
+        except PipelineError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+app = typer.Typer(
+    cls=_Commands,
+    name="dlp",
+    help="A git-native dataset repository for data labeling, run by DVC.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries, only errors.")
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        typer.echo(text)
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to create the project (created if missing)."),
+    config: Path = typer.Option(..., "--config", "-c", help="A config file like config.example.yaml."),
+    force: bool = typer.Option(False, "--force", help="Overwrite params, schema and dvc.yaml of an existing project."),
+) -> None:
+    """Create a labeling project: git + DVC, params.yaml, label schema, dvc.yaml."""
+    from .repo.scaffold import init_project
+
+    root = init_project(config, directory, force=force)
+    typer.echo(f"Created a labeling project in {root}")
+    typer.echo("Next: dlp ingest <images folder or texts.csv>, drop Label Studio exports into inbox/, dvc repro")
+
+
+@app.command()
+def ingest(
+    path: Path = typer.Argument(..., help="A folder of images, or a CSV/JSONL file of texts."),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not `dvc add` the data."),
+    quiet: bool = QUIET,
+) -> None:
+    """Add raw data to the project's items (incremental, idempotent)."""
+    from .progress import progress_bar
+    from .project import Project
+    from .stages.ingest import ingest as run_ingest
+
+    report = run_ingest(Project.find(), path, track=not no_track, progress=progress_bar(not quiet))
+    _say(quiet, f"items: {report.total} ({report.added} added, {report.updated} updated, "
+                f"{report.unchanged} unchanged, {report.removed} removed, {report.duplicates} duplicates skipped)")
+    if report.tracked:
+        _say(quiet, f"tracked with dvc: {', '.join(report.tracked)}")
+
+
+@app.command()
+def pull(quiet: bool = QUIET) -> None:
+    """Read Label Studio exports from the inbox into annotations/annotations.jsonl (the pull stage)."""
+    from .progress import progress_bar
+    from .project import Project
+    from .stages.pull import run_pull
+
+    summary = run_pull(Project.find(), progress=progress_bar(not quiet))
+    _say(quiet, summary.describe())
+
+
+@app.command()
+def validate(paths: Optional[list[Path]] = typer.Argument(None, help="Files to check (default: the whole project).")) -> None:
+    """Check records, params and the label schema; list every error."""
+    from .stages.validate import validate_project
+
+    checked = validate_project(paths or [])
+    typer.echo(f"ok: {checked}")
+
+
+@app.command()
+def quickstart(
+    directory: Path = typer.Argument(Path("dlp-demo"), help="Where to create the demo project."),
+    force: bool = typer.Option(False, "--force", help="Replace the directory if it exists."),
+    quiet: bool = QUIET,
+) -> None:
+    """The whole pipeline on a bundled demo (digits images, three simulated annotators), offline."""
+    from .progress import progress_bar
+    from .stages.quickstart import run_quickstart
+
+    run_quickstart(directory, force=force, echo=(lambda _t: None) if quiet else typer.echo,
+                   progress=progress_bar(not quiet))
+
+
+def main() -> None:
+    """Entry point of `dlp` and `python -m data_labeling_pipeline`."""
+    app(prog_name="dlp")

@@ -1,0 +1,176 @@
+"""The pull stage: annotations from Label Studio into annotations/annotations.jsonl.
+
+A *source* yields Label Studio export documents: today the files in the inbox
+(default JSON, snapshot and JSON_MIN exports); a live-server source plugs in
+beside it with the same `documents()` method. Everything read is validated
+before anything is written, so a bad line leaves the previous outputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import DataError, Problem, ProjectError
+from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
+from ..records import ProblemCollector, write_json, write_jsonl
+
+METRICS = "metrics/pull.json"
+
+
+class ExportSource(Protocol):
+    def documents(self) -> Iterator[tuple[str, Any]]:
+        """Yield (name shown in messages, parsed export JSON)."""
+
+
+@dataclass
+class InboxSource:
+    """Label Studio export files (*.json) dropped into the inbox, read in name order."""
+
+    project: Project
+    inbox: str
+
+    def files(self) -> list[Path]:
+        folder = self.project.path(self.inbox)
+        if not folder.is_dir():
+            raise ProjectError(f"the inbox {self.inbox}/ is missing; create it and drop Label Studio exports there")
+        return sorted(p for p in folder.rglob("*.json") if p.is_file())
+
+    def documents(self) -> Iterator[tuple[str, Any]]:
+        for path in self.files():
+            shown = self.project.rel(path)
+            text = path.read_text("utf-8")
+            try:
+                yield shown, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError.single(shown, exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+
+
+@dataclass
+class PullSummary:
+    files: int = 0
+    items: int = 0
+    items_from_exports: int = 0
+    annotations: int = 0
+    annotators: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def metrics(self) -> dict[str, int]:
+        return {"files": self.files, "items": self.items, "items_from_exports": self.items_from_exports,
+                "annotations": self.annotations, "annotators": self.annotators, **dict(sorted(self.counts.items()))}
+
+    def describe(self) -> str:
+        extra = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(self.counts.items()) if v)
+        return (f"pulled {self.annotations} annotations by {self.annotators} annotators on {self.items} items "
+                f"from {self.files} export files" + (f" ({extra})" if extra else ""))
+
+
+def run_pull(project: Project, *, source: ExportSource | None = None, progress=None) -> PullSummary:
+    """Read every export, validate, and write items.jsonl, annotations.jsonl and metrics/pull.json."""
+    from ..labels import class_names
+    from ..labelstudio.exports import parse_export
+
+    params, label_schema = project.params, project.label_schema
+    source = source or InboxSource(project, params["pull"]["inbox"])
+    documents = list(source.documents())
+    users = users_in(doc for _, doc in documents)
+    collector = ProblemCollector()
+    summary = PullSummary(files=len(documents))
+    items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
+    annotations: list[dict] = []
+    for shown, document in progress(documents, "pull") if progress else documents:
+        parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
+                              multi_label=label_schema.get("multi_label", False), source_file=shown,
+                              schema_version=label_schema["schema_version"], users=users)
+        collector.add(parsed.problems)
+        summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
+        for item in parsed.items:
+            if item["item_id"] not in items:
+                items[item["item_id"]] = item
+                summary.items_from_exports += 1
+        annotations.extend(parsed.annotations)
+    collector.raise_if_any()
+    _complete_image_sizes(project, items, collector)
+    kept, superseded = newest_per_annotator(annotations)
+    summary.counts["superseded_across_files"] = superseded
+    _validate(project, items, kept, collector)
+    collector.raise_if_any()
+    summary.items, summary.annotations = len(items), len(kept)
+    summary.annotators = len({a["annotator"] for a in kept})
+    write_jsonl(project.path(ITEMS), items.values())
+    write_jsonl(project.path(ANNOTATIONS), kept)
+    write_json(project.path(METRICS), summary.metrics())
+    return summary
+
+
+def users_in(documents) -> dict[int, str]:
+    """Label Studio user id -> e-mail, learned from snapshot exports (full `completed_by` objects).
+
+    A default export names annotators by id only; a snapshot of the same
+    server in the inbox lets those ids become e-mails too.
+    """
+    users: dict[int, str] = {}
+    for document in documents:
+        for task in document if isinstance(document, list) else ():
+            for annotation in task.get("annotations", ()) if isinstance(task, dict) else ():
+                who = annotation.get("completed_by") if isinstance(annotation, dict) else None
+                if isinstance(who, dict) and isinstance(who.get("id"), int) and who.get("email"):
+                    users[who["id"]] = who["email"]
+    return users
+
+
+def newest_per_annotator(annotations: list[dict]) -> tuple[list[dict], int]:
+    """Keep one annotation per (item, annotator): the newest (updated_at, created_at, annotation id).
+
+    Returns the kept annotations and how many were superseded.
+    """
+    best: dict[tuple[str, str], dict] = {}
+    for record in annotations:
+        key = (record["item_id"], record["annotator"])
+        if key not in best or _age(record) > _age(best[key]):
+            best[key] = record
+    return list(best.values()), len(annotations) - len(best)
+
+
+def _age(record: dict) -> tuple:
+    source = record.get("source") or {}
+    return (record.get("updated_at") or "", record.get("created_at") or "", source.get("annotation") or 0)
+
+
+def _complete_image_sizes(project: Project, items: dict[str, dict], collector: ProblemCollector) -> None:
+    """Items first seen in an export may lack an image size: read it from the file when present."""
+    from ..media import image_size
+
+    for item in items.values():
+        data = item["data"]
+        if "image" not in data or (data.get("width") and data.get("height")):
+            continue
+        path = project.path(data["image"])
+        if path.is_file():
+            data["width"], data["height"] = image_size(path)
+        else:
+            collector.add([Problem(ITEMS, None, f"item {item['item_id']!r}",
+                                   f"image size unknown and {data['image']} is not in the project; "
+                                   "ingest the images (dlp ingest) or export with original_width/height")])
+            data.pop("width", None), data.pop("height", None)
+
+
+def _validate(project: Project, items: dict[str, dict], annotations: list[dict], collector: ProblemCollector) -> None:
+    """Schema and semantic checks of what is about to be written, named by where it came from."""
+    from ..checks import annotation_checker
+
+    item_validator, annotation_validator = project.validators["item"], project.validators["annotation"]
+    for item in items.values():
+        collector.add(item_validator.problems(item, ITEMS, None))
+    check = annotation_checker(items)
+    for record in annotations:
+        where = (record.get("source") or {}).get("file", ANNOTATIONS)
+        found = annotation_validator.problems(record, where, None)
+        if not found:
+            found = [Problem(where, None, f"{field} (item {record['item_id']!r}, {record['annotator']})", message)
+                     for field, message in check(record)]
+        collector.add(found)

@@ -1,0 +1,78 @@
+"""`dlp validate`: check params, the label schema and record files; report every problem.
+
+The stages run the same checks when they read their inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError, Problem
+from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
+
+RECORD_FILES = (INGESTED, ITEMS, ANNOTATIONS, "annotations/consensus.jsonl", "annotations/predictions.jsonl")
+
+
+def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
+    """Validate ``paths`` (default: every known file of the project); return what was checked.
+
+    Raises:
+        DataError: listing the problems of every file checked.
+    """
+    project = Project.find(start)
+    targets = [project.rel(p) for p in paths] or ["params.yaml", "schema/labels.yaml", *RECORD_FILES]
+    problems: list[Problem] = []
+    checked = []
+    items: dict[str, dict] | None = None
+    for target in targets:
+        path = project.path(target)
+        if not path.exists():
+            if paths:
+                problems.append(Problem(target, None, "", "file not found"))
+            continue
+        try:
+            if target.endswith(("params.yaml", ".yml", ".yaml")) and "labels" not in Path(target).name:
+                from ..config import load_params
+
+                load_params(path, display_path=target)
+            elif Path(target).name == "labels.yaml":
+                project.label_schema_unchecked()
+            elif target.endswith(".json"):
+                _check_export(project, path, target)
+            elif "items" in Path(target).name:
+                records = project.read_items(target)
+                if target == ITEMS or items is None:
+                    items = {r["item_id"]: r for r in records}
+            elif "predictions" in Path(target).name:
+                from ..checks import annotation_checker
+                from ..records import read_records
+
+                read_records(path, project.validators["prediction"],
+                             check=annotation_checker(items, key_field="model_version"), display_path=target)
+            else:
+                project.read_annotations(target, items=items)
+            checked.append(target)
+        except DataError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise DataError(problems)
+    return ", ".join(checked) or "nothing to check"
+
+
+def _check_export(project: Project, path: Path, shown: str) -> None:
+    """A Label Studio export file is checked the way the pull stage reads it."""
+    import json
+
+    from ..labels import class_names
+    from ..labelstudio.exports import parse_export
+
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError.single(shown, exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    schema = project.label_schema
+    parsed = parse_export(document, task_type=schema["task_type"], classes=class_names(schema),
+                          multi_label=schema.get("multi_label", False), source_file=shown,
+                          schema_version=schema["schema_version"])
+    if parsed.problems:
+        raise DataError(list(parsed.problems))

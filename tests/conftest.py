@@ -1,0 +1,48 @@
+"""Shared fixtures: small labeling projects on disk, with or without real git and dvc."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_labeling_pipeline.config import dump_params, with_defaults
+from data_labeling_pipeline.labels import new_label_schema
+from data_labeling_pipeline.project import Project
+from data_labeling_pipeline.repo.scaffold import labels_yaml
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def make_params(task_type: str = "image_classification", classes=("cat", "dog", "bird", "other"), **sections) -> dict:
+    params = {"project": {"name": f"test-{task_type}", "task_type": task_type, "classes": list(classes)}}
+    params.update(sections)
+    return with_defaults(params)
+
+
+@pytest.fixture
+def bare_project(tmp_path):
+    """A project folder (params.yaml + schema/labels.yaml) without git or dvc: for fast unit tests."""
+
+    def make(task_type: str = "image_classification", classes=("cat", "dog", "bird", "other"), **sections) -> Project:
+        root = tmp_path / f"proj-{task_type}"
+        (root / "schema").mkdir(parents=True)
+        (root / "annotations").mkdir()
+        (root / "inbox").mkdir()
+        params = make_params(task_type, classes, **sections)
+        (root / "params.yaml").write_text(dump_params(params), encoding="utf-8")
+        (root / "schema/labels.yaml").write_text(labels_yaml(new_label_schema(task_type, list(classes))), encoding="utf-8")
+        return Project(root)
+
+    return make
+
+
+@pytest.fixture
+def tool_env(monkeypatch):
+    """PATH with this environment's `dlp` and `dvc` first, as an activated venv has it."""
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    return bin_dir

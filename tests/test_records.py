@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from data_labeling_pipeline.checks import annotation_checker, item_checker
+from data_labeling_pipeline.errors import DataError
+from data_labeling_pipeline.labels import new_label_schema, record_schemas
+from data_labeling_pipeline.records import Validator, canonical_line, read_records, write_jsonl
+
+SCHEMA = new_label_schema("image_classification", ["cat", "dog"])
+ANNOTATION = record_schemas(SCHEMA)["annotation"]
+
+
+def ann(item_id="a", annotator="x", **extra):
+    return {"item_id": item_id, "annotator": annotator, "schema_version": 1, "label": "cat", **extra}
+
+
+def write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_records_error_names_file_line_and_field(tmp_path):
+    lines = [json.dumps(ann(f"i{n}")) for n in range(41)] + [json.dumps({**ann("i41"), "label": "cow"})]
+    path = write_lines(tmp_path / "x.jsonl", lines)
+    with pytest.raises(DataError) as err:
+        read_records(path, Validator(ANNOTATION), display_path="annotations/x.jsonl")
+    assert str(err.value) == "annotations/x.jsonl:42: $.label: 'cow' is not one of ['cat', 'dog']"
+    assert isinstance(err.value, ValueError)
+
+
+def test_records_collects_every_error_once(tmp_path):
+    lines = [
+        json.dumps(ann("a")),
+        "{not json",
+        json.dumps({"item_id": "b", "annotator": "x", "schema_version": 1}),
+        "",
+        json.dumps({**ann("c"), "extra": 1}),
+        json.dumps({**ann("d"), "schema_version": "1"}),
+    ]
+    path = write_lines(tmp_path / "x.jsonl", lines)
+    with pytest.raises(DataError) as err:
+        read_records(path, Validator(ANNOTATION), display_path="x.jsonl")
+    found = [(p.line, p.field) for p in err.value.problems]
+    assert found == [(2, ""), (3, "$"), (5, "$"), (6, "$.schema_version")]
+    text = str(err.value)
+    assert "x.jsonl:2: invalid JSON" in text
+    assert "x.jsonl:3: $: 'label' is a required property" in text
+    assert "'extra' was unexpected" in text
+
+
+def test_records_error_list_is_capped(tmp_path):
+    path = write_lines(tmp_path / "x.jsonl", [json.dumps({**ann(f"i{n}"), "label": "cow"}) for n in range(80)])
+    with pytest.raises(DataError) as err:
+        read_records(path, Validator(ANNOTATION))
+    assert len(err.value.problems) == 50
+    assert err.value.truncated
+    assert str(err.value).endswith("... more errors not shown (stopped after 50)")
+
+
+def test_records_semantic_checks(tmp_path):
+    schema = new_label_schema("ner", ["PER", "LOC"])
+    validator = Validator(record_schemas(schema)["annotation"])
+    items = {"t1": {"item_id": "t1", "data": {"text": "Ada in Oslo"}}}
+    lines = [
+        json.dumps({"item_id": "t1", "annotator": "a", "schema_version": 1, "spans": [{"start": 7, "end": 11, "label": "LOC"}]}),
+        json.dumps({"item_id": "t1", "annotator": "b", "schema_version": 1, "spans": [{"start": 7, "end": 20, "label": "LOC"}]}),
+        json.dumps({"item_id": "t1", "annotator": "c", "schema_version": 1, "spans": [{"start": 3, "end": 3, "label": "LOC"}]}),
+        json.dumps({"item_id": "t1", "annotator": "a", "schema_version": 1, "spans": []}),
+        json.dumps({"item_id": "t9", "annotator": "a", "schema_version": 1, "spans": []}),
+        json.dumps({"item_id": "t1", "annotator": "d", "schema_version": 1,
+                    "spans": [{"start": 0, "end": 3, "label": "PER", "text": "Bob"}]}),
+    ]
+    path = write_lines(tmp_path / "ner.jsonl", lines)
+    with pytest.raises(DataError) as err:
+        read_records(path, validator, check=annotation_checker(items), display_path="ner.jsonl")
+    messages = str(err.value).splitlines()
+    assert messages[0] == "ner.jsonl:2: $.spans[0].end: 20 is beyond the text (length 11 code points)"
+    assert messages[1] == "ner.jsonl:3: $.spans[0]: start 3 must be < end 3"
+    assert messages[2].startswith("ner.jsonl:4: $.annotator: duplicate record for item 't1' and annotator 'a'")
+    assert messages[3] == "ner.jsonl:5: $.item_id: 't9' is not in items.jsonl; ingest or pull the item first"
+    assert messages[4] == "ner.jsonl:6: $.spans[0].text: 'Bob' does not match the item text at 0:3 ('Ada')"
+
+
+def test_records_box_outside_image_is_an_error(tmp_path):
+    schema = new_label_schema("bbox", ["car"])
+    validator = Validator(record_schemas(schema)["annotation"])
+    items = {"i": {"item_id": "i", "data": {"image": "i.png", "width": 100, "height": 50}}}
+    ok = {"item_id": "i", "annotator": "a", "schema_version": 1, "boxes": [{"x": 0, "y": 0, "w": 100, "h": 50, "label": "car"}]}
+    bad = {**ok, "annotator": "b", "boxes": [{"x": 60, "y": 0, "w": 50, "h": 10, "label": "car"}]}
+    zero = {**ok, "annotator": "c", "boxes": [{"x": 1, "y": 1, "w": 0, "h": 10, "label": "car"}]}
+    path = write_lines(tmp_path / "b.jsonl", [json.dumps(r) for r in (ok, bad, zero)])
+    with pytest.raises(DataError) as err:
+        read_records(path, validator, check=annotation_checker(items), display_path="b.jsonl")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "b.jsonl:2: $.boxes[0]: box x=60 y=0 w=50 h=10 is outside the 100x50 image"
+    assert lines[1] == "b.jsonl:3: $.boxes[0].w: 0 is less than or equal to the minimum of 0"
+
+
+def test_records_duplicate_item_ids(tmp_path):
+    item = {"item_id": "a", "data": {"text": "hi"}}
+    path = write_lines(tmp_path / "items.jsonl", [json.dumps(item), json.dumps(item)])
+    with pytest.raises(DataError, match=r"items.jsonl:2: \$.item_id: duplicate item 'a'"):
+        read_records(path, check=item_checker(), display_path="items.jsonl")
+
+
+def test_records_canonical_writer_is_sorted_and_byte_stable(tmp_path):
+    records = [ann("b", "y", note="é"), ann("a", "z"), ann("a", "x")]
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    write_jsonl(first, records)
+    write_jsonl(second, list(reversed(records)))
+    assert first.read_bytes() == second.read_bytes()
+    lines = first.read_text("utf-8").splitlines()
+    assert [json.loads(line)["item_id"] + json.loads(line)["annotator"] for line in lines] == ["ax", "az", "by"]
+    assert lines[2] == '{"annotator":"y","item_id":"b","label":"cat","note":"é","schema_version":1}'
+    assert list(tmp_path.iterdir()) == [first, second] or sorted(tmp_path.iterdir()) == sorted([first, second])
+
+
+def test_records_failed_write_leaves_old_file(tmp_path):
+    path = tmp_path / "a.jsonl"
+    write_jsonl(path, [ann("a")])
+    before = path.read_bytes()
+    with pytest.raises(ValueError):
+        write_jsonl(path, [ann("b", score=float("nan"))])
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
+
+
+def test_records_canonical_line_rejects_nan():
+    with pytest.raises(ValueError):
+        canonical_line({"x": float("inf")})
+
+
+BOX_SCHEMA = record_schemas(new_label_schema("bbox", ["car", "person"]))["annotation"]
+values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2, allow_nan=False),
+                   st.sampled_from(["car", "person", "", "x"]))
+box = st.dictionaries(st.sampled_from(["x", "y", "w", "h", "label", "rotation", "iscrowd", "bogus"]), values)
+record = st.fixed_dictionaries(
+    {"item_id": st.sampled_from(["a", "", 3]), "annotator": st.sampled_from(["x", ""]),
+     "schema_version": st.sampled_from([1, 0, True, 1.0])},
+    optional={"boxes": st.lists(box, max_size=3), "label": values, "lead_time": values,
+              "source": st.dictionaries(st.sampled_from(["kind", "task", "file"]), values), "extra": values},
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(record)
+def test_records_fast_validator_agrees_with_jsonschema(value):
+    reference = jsonschema.Draft202012Validator(BOX_SCHEMA).is_valid(value)
+    assert Validator(BOX_SCHEMA).is_valid(value) == reference
