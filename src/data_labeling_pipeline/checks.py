@@ -33,13 +33,15 @@ def annotation_checker(items: Mapping[str, dict] | None, *, key_field: str = "an
             return []
         problems: list[tuple[str, str]] = []
         if key in seen:
-            problems.append((f"$.{key_field}", f"duplicate record for item {key[0]!r} and {key_field} {key[1]!r}; keep one per pair"))
+            problems.append((f"$.{key_field}",
+                             f"duplicate record for item {key[0]!r} and {key_field} {key[1]!r}; keep one per pair"))
         seen.add(key)
         data: dict = {}
         if items is not None:
             item = items.get(record["item_id"])
             if item is None:
-                problems.append(("$.item_id", f"{record['item_id']!r} is not in items.jsonl; ingest or pull the item first"))
+                problems.append(("$.item_id",
+                                 f"{record['item_id']!r} is not in items.jsonl; ingest or pull the item first"))
             else:
                 data = item["data"]
         if "spans" in record:
@@ -77,7 +79,8 @@ def box_problems(boxes: list[dict], width: int | None, height: int | None) -> li
     for i, box in enumerate(boxes):
         x, y, w, h = box["x"], box["y"], box["w"], box["h"]
         if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
-            problems.append((f"$.boxes[{i}]", f"box x={x:g} y={y:g} w={w:g} h={h:g} is outside the {width}x{height} image"))
+            problems.append((f"$.boxes[{i}]",
+                             f"box x={x:g} y={y:g} w={w:g} h={h:g} is outside the {width}x{height} image"))
     return problems
 
 

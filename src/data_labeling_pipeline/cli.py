@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 an error in the input or project (message, no traceback),
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from typer.core import TyperGroup
@@ -90,7 +89,9 @@ def pull(quiet: bool = QUIET) -> None:
 
 
 @app.command()
-def validate(paths: Optional[list[Path]] = typer.Argument(None, help="Files to check (default: the whole project).")) -> None:
+def validate(
+    paths: list[Path] | None = typer.Argument(None, help="Files to check (default: the whole project)."),
+) -> None:
     """Check records, params and the label schema; list every error."""
     from .stages.validate import validate_project
 

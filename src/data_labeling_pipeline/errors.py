@@ -44,7 +44,7 @@ class DataError(PipelineError, ValueError):
         super().__init__("\n".join(lines))
 
     @classmethod
-    def single(cls, path: str, line: int | None, field: str, message: str) -> "DataError":
+    def single(cls, path: str, line: int | None, field: str, message: str) -> DataError:
         return cls([Problem(path, line, field, message)])
 
 

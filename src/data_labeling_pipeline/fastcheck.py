@@ -9,7 +9,8 @@ raise at compile time, so a schema edit can never be silently half-checked.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _IGNORED = {"$schema", "$id", "$defs", "title", "description", "examples", "default", "$comment"}
 _ANNOTATIONS_PREFIX = "x-"
@@ -27,6 +28,11 @@ _TYPES = {
 _GUARD = {"object": "isinstance({v}, dict)", "array": "isinstance({v}, list)", "string": "isinstance({v}, str)",
           "number": "(type({v}) is float or type({v}) is int)"}
 _MISSING = object()
+
+
+def _method(keyword: str) -> str:
+    """The compiler method of a keyword (``$ref`` -> ``k_ref``)."""
+    return "k_" + keyword.replace("$", "")
 
 
 class UnsupportedSchema(ValueError):
@@ -100,7 +106,7 @@ class _Compiler:
         out: list[str] = []
         unknown = {
             k for k in schema
-            if k not in _IGNORED and not k.startswith(_ANNOTATIONS_PREFIX) and not hasattr(self, f"k_{k.replace('$', '')}")
+            if k not in _IGNORED and not k.startswith(_ANNOTATIONS_PREFIX) and not hasattr(self, _method(k))
         }
         if unknown:
             raise UnsupportedSchema(f"unsupported keywords {sorted(unknown)}")
@@ -111,8 +117,8 @@ class _Compiler:
             kind = schema["type"]
             self.known = {"integer": "number"}.get(kind, kind) if isinstance(kind, str) else None
         for key in schema:
-            if key != "type" and hasattr(self, f"k_{key.replace('$', '')}"):
-                out += getattr(self, f"k_{key.replace('$', '')}")(schema, v)
+            if key != "type" and hasattr(self, _method(key)):
+                out += getattr(self, _method(key))(schema, v)
         self.known = outer
         return out
 

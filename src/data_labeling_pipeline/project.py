@@ -26,7 +26,7 @@ class Project:
     root: Path
 
     @classmethod
-    def find(cls, start: str | os.PathLike | None = None) -> "Project":
+    def find(cls, start: str | os.PathLike | None = None) -> Project:
         """The project containing ``start`` (default: the working directory)."""
         here = Path(start or os.getcwd()).resolve()
         for folder in (here, *here.parents):
@@ -75,8 +75,8 @@ class Project:
         schema = self.label_schema_unchecked()
         declared = self.params["project"]["task_type"]
         if schema["task_type"] != declared:
-            raise ConfigError([Problem(LABELS, None, "$.task_type",
-                                       f"{schema['task_type']!r} differs from params.yaml project.task_type {declared!r}")])
+            message = f"{schema['task_type']!r} differs from params.yaml project.task_type {declared!r}"
+            raise ConfigError([Problem(LABELS, None, "$.task_type", message)])
         return schema
 
     @cached_property

@@ -43,12 +43,20 @@ def record_key(record: dict) -> tuple[str, str]:
     return (record["item_id"], record.get("annotator") or record.get("model_version") or "")
 
 
+def _file_mode() -> int:
+    """The mode a plain `open()` would give a new file (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a file so readers see the old or the new content, never half of it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, target)

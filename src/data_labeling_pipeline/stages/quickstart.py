@@ -77,14 +77,28 @@ def write_demo_data(project, *, n_items: int, progress=None, track: bool = True)
     half = len(items) // 2
     batches = {"export-batch-1.json": items[:half], "export-batch-2.json": items[half:]}
     inbox = project.params["pull"]["inbox"]
-    for name, batch in batches.items():
+    for n, (name, batch) in enumerate(batches.items()):
         ids = {item["item_id"] for item in batch}
         tasks = to_label_studio_tasks(batch, [a for a in annotations if a["item_id"] in ids],
                                       task_type=schema["task_type"], classes=class_names(schema), users=users)
+        if n == 0:
+            as_snapshot(tasks, users)
         atomic_write_text(project.path(f"{inbox}/{name}"), json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
-    truth_by_item = {item["item_id"]: class_names(schema)[int(t)] for item, t in zip(items, truth)}
+    truth_by_item = {item["item_id"]: class_names(schema)[int(t)] for item, t in zip(items, truth, strict=True)}
     atomic_write_text(project.path("demo_truth.json"), json.dumps(truth_by_item, indent=1, sort_keys=True) + "\n")
     return {"items": len(items), "annotations": len(annotations), "annotators": len(users), "files": len(batches)}
+
+
+def as_snapshot(tasks: list[dict], users: dict[int, str]) -> None:
+    """Name annotators as a snapshot export does (``completed_by`` objects with e-mails).
+
+    The demo's second batch is a default export (user ids only); the pull stage
+    learns the e-mails of those ids from this batch.
+    """
+    for task in tasks:
+        for annotation in task.get("annotations", ()):
+            uid = annotation["completed_by"]
+            annotation["completed_by"] = {"id": uid, "email": users[uid], "first_name": "", "last_name": ""}
 
 
 def repro(root: Path) -> None:

@@ -1,0 +1,130 @@
+"""The pull stage over real Label Studio 1.23 exports (tests/assets/labelstudio)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from data_labeling_pipeline.errors import DataError, ProjectError
+from data_labeling_pipeline.stages.pull import run_pull
+
+ASSETS = Path(__file__).parent / "assets"
+
+LS = ASSETS / "labelstudio"
+TRUTH = json.loads((LS / "truth.json").read_text("utf-8"))
+PROJECTS = {
+    "imgcls": ("image_classification", ["cat", "dog", "bird", "other"]),
+    "textcls": ("text_classification", ["positive", "negative", "neutral"]),
+    "ner": ("ner", ["PER", "ORG", "LOC", "DATE"]),
+    "bbox": ("bbox", ["car", "person", "bicycle"]),
+}
+
+
+def project_with(bare_project, key: str, *exports: str):
+    task_type, classes = PROJECTS[key]
+    project = bare_project(task_type, classes)
+    for name in exports:
+        shutil.copy(LS / name, project.path("inbox") / name)
+    if task_type in ("image_classification", "bbox"):
+        shutil.copytree(LS / "images", project.path("images"))
+    return project
+
+
+def truth_pairs(key: str) -> set[tuple[str, str]]:
+    return {(t["item_id"], a["annotator"]) for t in TRUTH["projects"][key]["tasks"]
+            for a in t["annotations"] if not a["was_cancelled"]}
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("key", sorted(PROJECTS))
+def test_pull_snapshot_export_gives_every_annotation_by_email(bare_project, key):
+    project = project_with(bare_project, key, f"{key}.snapshot.json")
+    summary = run_pull(project)
+    records = read_jsonl(project.path("annotations/annotations.jsonl"))
+    assert {(r["item_id"], r["annotator"]) for r in records} == truth_pairs(key)
+    assert summary.counts["cancelled_skipped"] == sum(
+        a["was_cancelled"] for t in TRUTH["projects"][key]["tasks"] for a in t["annotations"])
+    items = read_jsonl(project.path("annotations/items.jsonl"))
+    assert {i["item_id"] for i in items} == {t["item_id"] for t in TRUTH["projects"][key]["tasks"]}
+    metrics = json.loads(project.path("metrics/pull.json").read_text("utf-8"))
+    assert metrics["annotations"] == len(records)
+    assert all(isinstance(v, int) for v in metrics.values())
+
+
+def test_pull_default_export_learns_emails_from_a_snapshot_beside_it(bare_project):
+    project = project_with(bare_project, "bbox", "bbox.export.json", "bbox.snapshot.json")
+    summary = run_pull(project)
+    records = read_jsonl(project.path("annotations/annotations.jsonl"))
+    assert {(r["item_id"], r["annotator"]) for r in records} == truth_pairs("bbox")
+    # The same annotations came twice (two export shapes of one project): kept once.
+    assert summary.counts["superseded_across_files"] == len(records)
+
+
+def test_pull_default_export_alone_names_annotators_by_user_id(bare_project):
+    project = project_with(bare_project, "textcls", "textcls.export.json")
+    run_pull(project)
+    annotators = {r["annotator"] for r in read_jsonl(project.path("annotations/annotations.jsonl"))}
+    assert annotators == {"ls-user-2", "ls-user-3", "ls-user-4"}
+
+
+def test_pull_image_sizes_come_from_files_when_exports_lack_them(bare_project):
+    project = project_with(bare_project, "imgcls", "imgcls.export.json")
+    run_pull(project)
+    sizes = {i["item_id"]: (i["data"]["width"], i["data"]["height"])
+             for i in read_jsonl(project.path("annotations/items.jsonl"))}
+    expected = {t["item_id"]: tuple(t["display_size"]) for t in TRUTH["projects"]["imgcls"]["tasks"]}
+    assert sizes == expected
+
+
+def test_pull_explicit_negatives_and_rotated_envelope(bare_project):
+    project = project_with(bare_project, "bbox", "bbox.snapshot.json")
+    run_pull(project)
+    records = {(r["item_id"], r["annotator"]): r for r in read_jsonl(project.path("annotations/annotations.jsonl"))}
+    assert records[("a-box-05", "ann1@example.com")]["boxes"] == []
+    rotated = records[("a-box-04", "ann1@example.com")]["boxes"][0]
+    assert [round(rotated[k], 6) for k in ("x", "y", "w", "h")] == [320, 100, 80, 200]
+    assert rotated["rotation"] == 90
+
+
+def test_pull_output_is_byte_identical_on_rerun(bare_project):
+    project = project_with(bare_project, "ner", "ner.snapshot.json", "ner.min.json")
+    run_pull(project)
+    first = {p: project.path(p).read_bytes() for p in ("annotations/annotations.jsonl", "annotations/items.jsonl",
+                                                        "metrics/pull.json")}
+    run_pull(project)
+    assert {p: project.path(p).read_bytes() for p in first} == first
+
+
+def test_pull_bad_inbox_file_leaves_previous_outputs_untouched(bare_project):
+    project = project_with(bare_project, "textcls", "textcls.snapshot.json")
+    run_pull(project)
+    before = project.path("annotations/annotations.jsonl").read_bytes()
+    tasks = json.loads((LS / "textcls.export.json").read_text("utf-8"))
+    tasks[2]["annotations"][0]["result"][0]["value"]["choices"] = ["sarcastic"]
+    project.path("inbox/later.json").write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        run_pull(project)
+    assert "inbox/later.json" in str(err.value)
+    assert "sarcastic" in str(err.value)
+    assert project.path("annotations/annotations.jsonl").read_bytes() == before
+
+
+def test_pull_invalid_json_names_the_line(bare_project):
+    project = project_with(bare_project, "textcls")
+    project.path("inbox/broken.json").write_text('[\n {"id": 1,\n  "data": }\n]\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"^inbox/broken.json:3: invalid JSON"):
+        run_pull(project)
+    assert not project.path("annotations/annotations.jsonl").exists()
+
+
+def test_pull_missing_inbox_is_a_project_error(bare_project):
+    project = project_with(bare_project, "textcls")
+    project.path("inbox").rmdir()
+    with pytest.raises(ProjectError, match="inbox/ is missing"):
+        run_pull(project)

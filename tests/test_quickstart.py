@@ -1,0 +1,69 @@
+"""`dlp quickstart` end to end: real git, real dvc, offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from data_labeling_pipeline.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qs") / "demo"
+    result = CliRunner().invoke(app, ["quickstart", str(root)])
+    assert result.exit_code == 0, result.output
+    return root, result.output
+
+
+def test_quickstart_runs_the_pipeline_and_reports(demo):
+    root, output = demo
+    assert "300 digit images" in output
+    annotations = [json.loads(x) for x in (root / "annotations/annotations.jsonl").read_text("utf-8").splitlines()]
+    metrics = json.loads((root / "metrics/pull.json").read_text("utf-8"))
+    assert metrics["annotations"] == len(annotations) > 600
+    assert {a["annotator"] for a in annotations} == {"ann1@example.com", "ann2@example.com", "ann3@example.com"}
+    assert f"pull:   {len(annotations)} annotations by 3 annotators on 300 items" in output
+
+
+def test_quickstart_annotators_have_their_known_accuracy(demo):
+    root, _ = demo
+    truth = json.loads((root / "demo_truth.json").read_text("utf-8"))
+    hits: dict[str, list[bool]] = {}
+    for line in (root / "annotations/annotations.jsonl").read_text("utf-8").splitlines():
+        record = json.loads(line)
+        hits.setdefault(record["annotator"], []).append(record["label"] == truth[record["item_id"]])
+    accuracy = {who: sum(h) / len(h) for who, h in hits.items()}
+    assert accuracy["ann1@example.com"] > accuracy["ann2@example.com"] > accuracy["ann3@example.com"]
+    assert abs(accuracy["ann1@example.com"] - 0.95) < 0.05 and abs(accuracy["ann3@example.com"] - 0.70) < 0.08
+
+
+def test_quickstart_leaves_a_clean_committed_repo(demo, tool_env):
+    root, _ = demo
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
+    assert status == ""
+    dvc = subprocess.run(["dvc", "status"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in dvc.stdout
+
+
+def test_quickstart_is_deterministic(demo, tmp_path):
+    root, _ = demo
+    other = tmp_path / "again"
+    assert CliRunner().invoke(app, ["quickstart", str(other), "--quiet"]).exit_code == 0
+    for name in ("annotations/annotations.jsonl", "annotations/items.jsonl", "inbox/export-batch-1.json",
+                 "inbox/export-batch-2.json", "images/digit-0042.png", "dvc.lock", "metrics/pull.json"):
+        assert (root / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def test_quickstart_refuses_a_non_empty_directory(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["quickstart", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "exists and is not empty" in result.output
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
