@@ -67,3 +67,14 @@ def test_quickstart_refuses_a_non_empty_directory(tmp_path):
     assert result.exit_code == 1
     assert "exists and is not empty" in result.output
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_quickstart_inside_a_checkout_makes_its_own_repository(tmp_path):
+    outer = tmp_path / "checkout"
+    outer.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(outer)], check=True)
+    result = CliRunner().invoke(app, ["quickstart", str(outer / "demo"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (outer / "demo/.git").is_dir()
+    outer_log = subprocess.run(["git", "log", "--oneline"], cwd=outer, capture_output=True, text=True)
+    assert outer_log.returncode != 0  # the outer repository still has no commit

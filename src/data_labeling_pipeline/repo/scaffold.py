@@ -32,8 +32,12 @@ def init_project(config_path: str | Path, target: str | Path = ".", *, force: bo
     return create_project(load_params(config_path), target, force=force)
 
 
-def create_project(params: dict, target: str | Path = ".", *, force: bool = False) -> Path:
+def create_project(params: dict, target: str | Path = ".", *, force: bool = False, own_repo: bool = False) -> Path:
     """Create a labeling project in ``target`` from validated params; return its root.
+
+    Inside an existing git repository the project becomes a DVC subdir project of
+    it, unless ``own_repo`` asks for a repository of its own (the demo does, so
+    running it inside a checkout never commits to that checkout).
 
     Writes params.yaml (the config with every default filled in), schema/
     (labels.yaml and the JSON Schemas of records), the Label Studio label
@@ -58,7 +62,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     root.mkdir(parents=True, exist_ok=True)
 
     toplevel = git.git_toplevel(root)
-    if toplevel is None:
+    if toplevel is None or (own_repo and toplevel != root):
         git.run(["git", "init", "-q", "-b", "main"], root)
         toplevel = root
     if not (root / ".dvc").is_dir():

@@ -40,7 +40,7 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
             raise ProjectError(f"{directory} exists and is not empty; choose another directory or pass --force")
         shutil.rmtree(root)
     echo(f"Creating the demo project in {root}")
-    create_project(DEMO_PARAMS, root)
+    create_project(DEMO_PARAMS, root, own_repo=True)
     project = Project(root)
     counts = write_demo_data(project, n_items=n_items, progress=progress)
     echo(f"  {counts['items']} digit images in images/, {counts['annotations']} labels from "
