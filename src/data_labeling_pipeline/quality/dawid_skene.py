@@ -1,0 +1,210 @@
+"""Dawid-Skene (1979): EM over one confusion matrix per annotator.
+
+Vectorised over the long table: annotations are sorted by item, so the E-step is one
+gather of per-annotation log-likelihood rows plus one ``np.add.reduceat`` per item; the
+M-step sorts annotations by (annotator, label) once and sums posteriors with one
+``reduceat`` per iteration. Cost per iteration is O(annotations x classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from data_labeling_pipeline.errors import DataError
+from data_labeling_pipeline.quality.consensus import ConsensusResult, consensus_from_probas
+from data_labeling_pipeline.quality.encoding import LongTable, category_counts, encode_long, item_bounds
+
+
+class DawidSkene:
+    """Dawid-Skene consensus with per-annotator confusion matrices, fitted by EM.
+
+    Args:
+        max_iter: Iteration cap.
+        tol: Stop when the mean log-likelihood per annotation improves by less than this.
+        init: ``"majority"`` (vote shares, deterministic) or ``"random"`` (seeded Dirichlet).
+        smoothing: Pseudo-count added to every confusion cell and class prior, so a class an
+            annotator never used keeps a small probability (no log of zero).
+        seed: Seed for the random initialisation.
+
+    Attributes:
+        items_: Item ids (sorted); rows of ``probas_``.
+        classes_: Class names (schema order); columns of ``probas_``.
+        annotators_: Annotator names (sorted).
+        probas_: Items x classes posterior over the true class.
+        labels_: Consensus class per item (ties broken as in :mod:`.consensus`).
+        priors_: Class priors.
+        confusions_: Annotators x true class x given label; rows sum to 1.
+        skills_: Estimated accuracy per annotator: the mean posterior probability of the labels
+            the annotator gave.
+        n_iter_: Iterations run.
+        converged_: Whether ``tol`` was reached before ``max_iter``.
+        log_likelihood_: Final mean log-likelihood per annotation.
+
+    Example:
+        >>> ds = DawidSkene().fit([1, 1, 1, 2, 2, 2], list("abcabc"), ["x", "x", "y", "y", "y", "y"])
+        >>> ds.labels_.tolist(), ds.n_iter_ >= 1
+        (['x', 'y'], True)
+    """
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 100,
+        tol: float = 1e-9,
+        init: str = "majority",
+        smoothing: float = 0.01,
+        seed: int = 0,
+    ):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.smoothing = smoothing
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        if not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise DataError.single(
+                "<dawid_skene>", None, "max_iter", f"expected an integer >= 1, got {self.max_iter!r}"
+            )
+        if not self.tol >= 0:
+            raise DataError.single("<dawid_skene>", None, "tol", f"expected a number >= 0, got {self.tol!r}")
+        if self.init not in ("majority", "random"):
+            raise DataError.single("<dawid_skene>", None, "init", f"expected 'majority' or 'random', got {self.init!r}")
+        if not self.smoothing >= 0:
+            raise DataError.single(
+                "<dawid_skene>", None, "smoothing", f"expected a number >= 0, got {self.smoothing!r}"
+            )
+
+    def fit(
+        self,
+        item_ids: Any,
+        annotators: Any,
+        labels: Any,
+        *,
+        classes: Sequence | None = None,
+        truth: Mapping | None = None,
+    ) -> DawidSkene:
+        """Fit on the long table ``item, annotator, label``.
+
+        Args:
+            item_ids: Item id per annotation.
+            annotators: Annotator per annotation.
+            labels: Label per annotation.
+            classes: The schema's classes in schema order (``None``: sorted observed labels).
+            truth: Optional ``item_id -> true label`` (ground-truth items); their posterior is
+                clamped to the known class at every iteration.
+
+        Returns:
+            self
+        """
+        return self.fit_table(encode_long(item_ids, annotators, labels, classes=classes), truth=truth)
+
+    def fit_table(self, table: LongTable, *, truth: Mapping | None = None) -> DawidSkene:
+        """:meth:`fit` on an already encoded :class:`LongTable`."""
+        self._check_params()
+        n_items, n_ann, k = table.n_items, table.n_annotators, table.n_classes
+        self.items_, self.classes_, self.annotators_ = table.items, list(table.classes), table.annotators
+        votes = category_counts(table)
+        clamp_rows, clamp_cols = self._truth_index(table, truth)
+        if len(table) == 0 or k == 0:
+            self.probas_ = np.zeros((n_items, k))
+            self.priors_ = np.zeros(k)
+            self.confusions_ = np.zeros((n_ann, k, k))
+            self.skills_ = np.zeros(n_ann)
+            self.n_iter_, self.converged_, self.log_likelihood_ = 0, True, 0.0
+            self.labels_ = np.array([], dtype=object)
+            self._consensus = consensus_from_probas(table, self.probas_, method="dawid_skene", votes=votes)
+            return self
+
+        # Work in classes x items layout: gathers and reduceat then run over contiguous rows.
+        if self.init == "majority":
+            post = (votes / votes.sum(1, keepdims=True)).T.copy()
+        else:
+            post = np.random.default_rng(self.seed).dirichlet(np.ones(k), size=n_items).T.copy()
+        post[:, clamp_rows] = 0.0
+        post[clamp_cols, clamp_rows] = 1.0
+
+        item_starts = item_bounds(table)
+        group = table.annotator * k + table.label  # (annotator, given label) of each annotation
+        by_group = np.argsort(group, kind="stable")
+        sorted_groups = group[by_group]
+        group_present = np.unique(sorted_groups)
+        group_starts = np.searchsorted(sorted_groups, group_present)
+        item_of_group_row = table.item[by_group]
+        n_ann_rows = len(table)
+
+        prev_ll = -np.inf
+        self.converged_ = False
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            # M-step: priors and confusion rows from the current posterior.
+            priors = post.sum(1) + self.smoothing
+            priors /= priors.sum()
+            sums = np.zeros((k, n_ann * k))  # true class x (annotator, given label)
+            sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
+            conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2) + self.smoothing  # annotator, true, given
+            row_sum = conf.sum(2, keepdims=True)
+            conf /= np.where(row_sum > 0, row_sum, 1.0)
+            # E-step: log posterior = log prior + sum of log confusion entries of the item's annotations.
+            # Clipped so that smoothing=0 cannot produce log(0) = -inf and then NaN posteriors.
+            log_conf = np.log(np.maximum(conf, 1e-300)).transpose(1, 0, 2).reshape(k, n_ann * k)
+            log_prior = np.log(np.maximum(priors, 1e-300))
+            loglik = np.add.reduceat(np.take(log_conf, group, axis=1), item_starts, axis=1)
+            loglik += log_prior[:, None]
+            top = loglik.max(0)
+            post = np.exp(loglik - top)
+            norm = post.sum(0)
+            post /= norm
+            post[:, clamp_rows] = 0.0
+            post[clamp_cols, clamp_rows] = 1.0
+            ll = float((np.log(norm) + top).sum() / n_ann_rows)
+            if abs(ll - prev_ll) < self.tol:
+                self.converged_ = True
+                break
+            prev_ll = ll
+        post = np.ascontiguousarray(post.T)
+
+        self.n_iter_ = n_iter
+        self.log_likelihood_ = ll
+        self.priors_ = priors
+        self.confusions_ = conf
+        self.probas_ = post
+        given = post[table.item, table.label]
+        per_ann = np.bincount(table.annotator, minlength=n_ann)
+        self.skills_ = np.bincount(table.annotator, weights=given, minlength=n_ann) / np.maximum(per_ann, 1)
+        self._consensus = consensus_from_probas(table, post, method="dawid_skene", skills=self.skills_, votes=votes)
+        self.labels_ = np.array(self._consensus.labels, dtype=object)
+        return self
+
+    @staticmethod
+    def _truth_index(table: LongTable, truth: Mapping | None) -> tuple[np.ndarray, np.ndarray]:
+        if not truth:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+        position = {c: i for i, c in enumerate(table.classes)}
+        bad = sorted({str(v) for v in truth.values() if v not in position})
+        if bad:
+            raise DataError.single("<dawid_skene>", None, "truth", f"{bad[:5]} not among the classes {table.classes!r}")
+        keys = np.array(list(truth.keys()))
+        rows = np.searchsorted(table.items, keys)
+        rows = np.minimum(rows, max(table.n_items - 1, 0))
+        known = table.items[rows] == keys if table.n_items else np.zeros(len(keys), bool)
+        cols = np.array([position[v] for v in truth.values()], dtype=np.int64)
+        return rows[known].astype(np.int64), cols[known]
+
+    def consensus(self) -> ConsensusResult:
+        """The fitted consensus per item (label, posterior, votes, tie flag)."""
+        if not hasattr(self, "_consensus"):
+            raise DataError.single("<dawid_skene>", None, "fit", "call fit() before consensus()")
+        return self._consensus
+
+    def skills(self) -> dict:
+        """``annotator -> estimated accuracy``."""
+        return dict(zip(self.annotators_.tolist(), self.skills_.tolist(), strict=True))
+
+    def fit_predict(self, item_ids: Any, annotators: Any, labels: Any, **kwargs: Any) -> np.ndarray:
+        """Fit and return ``labels_``."""
+        return self.fit(item_ids, annotators, labels, **kwargs).labels_
