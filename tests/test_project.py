@@ -44,6 +44,15 @@ def test_project_init_then_dvc_repro_pulls_exports(tmp_path, tool_env, monkeypat
     run(["dvc", "repro"], root)
     lines = (root / "annotations/annotations.jsonl").read_text("utf-8").splitlines()
     assert len(lines) == 19
+    metrics = json.loads((root / "metrics/agreement.json").read_text())
+    assert 0 < metrics["box_f1_50"] <= 1
+    gate = subprocess.run(["dlp", "gate"], cwd=root, capture_output=True, text=True)
+    assert gate.returncode == 0 and "box_f1_50" in gate.stdout
+    (root / "params.yaml").write_text((root / "params.yaml").read_text().replace(
+        "agreement_threshold: 0.6", "agreement_threshold: 0.99"))
+    gate = subprocess.run(["dlp", "gate"], cwd=root, capture_output=True, text=True)
+    assert gate.returncode == 3 and "box_f1_50" in gate.stderr
+    run(["git", "checkout", "params.yaml"], root)
     lock = (root / "dvc.lock").read_text()
     run(["dvc", "repro"], root)
     assert (root / "dvc.lock").read_text() == lock  # nothing changed, nothing re-run

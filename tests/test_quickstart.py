@@ -29,6 +29,18 @@ def test_quickstart_runs_the_pipeline_and_reports(demo):
     assert metrics["annotations"] == len(annotations) > 600
     assert {a["annotator"] for a in annotations} == {"ann1@example.com", "ann2@example.com", "ann3@example.com"}
     assert f"pull:   {len(annotations)} annotations by 3 annotators on 300 items" in output
+    assert "agree:  krippendorff_alpha 0." in output
+    assert "review: " in output and "items routed -> annotations/review.jsonl" in output
+    agreement = json.loads((root / "metrics/agreement.json").read_text())
+    assert agreement["n_annotations"] == len(annotations) and agreement["passes"] == 1
+
+
+def test_quickstart_consensus_beats_the_best_annotator(demo):
+    root, _ = demo
+    truth = json.loads((root / "demo_truth.json").read_text("utf-8"))
+    consensus = [json.loads(x) for x in (root / "annotations/consensus.jsonl").read_text("utf-8").splitlines()]
+    accuracy = sum(c["label"] == truth[c["item_id"]] for c in consensus) / len(consensus)
+    assert accuracy > 0.96
 
 
 def test_quickstart_annotators_have_their_known_accuracy(demo):

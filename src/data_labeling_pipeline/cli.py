@@ -89,6 +89,25 @@ def pull(quiet: bool = QUIET) -> None:
 
 
 @app.command()
+def agree(quiet: bool = QUIET) -> None:
+    """Agreement, consensus, annotator figures and review routing (the agree stage)."""
+    from .project import Project
+    from .stages.agree import run_agree
+
+    _say(quiet, run_agree(Project.find()).describe())
+
+
+@app.command()
+def gate() -> None:
+    """Exit 3 when agreement is below the thresholds in params.yaml (for CI); 0 when it passes."""
+    from .project import Project
+    from .stages.gate import run_gate
+
+    for line in run_gate(Project.find()):
+        typer.echo(line)
+
+
+@app.command()
 def validate(
     paths: list[Path] | None = typer.Argument(None, help="Files to check (default: the whole project)."),
 ) -> None:

@@ -65,7 +65,27 @@ def validate_params(params: Any, path: str = PARAMS_FILE, lines: dict[str, int] 
             problems.append(Problem(path, lines.get(field), field, message))
         problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ConfigError(problems)
-    return with_defaults(params)
+    params = with_defaults(params)
+    _check_metric(params, path, lines or {})
+    return params
+
+
+# Which headline agreement figures each task type defines.
+METRICS_BY_TASK = {
+    "image_classification": ("cohens_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "percent_agreement"),
+    "text_classification": ("cohens_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "percent_agreement"),
+    "ner": ("span_f1_exact", "span_f1_overlap", "percent_agreement"),
+    "bbox": ("box_f1_50", "box_f1_75", "box_mean_iou", "percent_agreement"),
+}
+
+
+def _check_metric(params: dict, path: str, lines: dict[str, int]) -> None:
+    task, metric = params["project"]["task_type"], params["quality"]["agreement_metric"]
+    allowed = METRICS_BY_TASK[task]
+    if metric != "auto" and metric not in allowed:
+        field = "$.quality.agreement_metric"
+        raise ConfigError([Problem(path, lines.get(field), field,
+                                   f"{metric!r} is not defined for {task}; use auto or one of {list(allowed)}")])
 
 
 def load_params(path: str | Path = PARAMS_FILE, *, display_path: str | None = None) -> dict:

@@ -20,7 +20,25 @@ def pull_stage(params: dict) -> dict[str, Any]:
     }
 
 
-STAGES = {"pull": pull_stage}
+def agree_stage(params: dict) -> dict[str, Any]:
+    classification = params["project"]["task_type"] in ("image_classification", "text_classification")
+    plots: list[Any] = [{"plots/agreement_trend.json": {"cache": False, "x": "window",
+                                                         "y": "agreement_with_consensus", "template": "linear"}}]
+    if classification:
+        plots.insert(0, {"plots/confusion": {"cache": False, "x": "consensus", "y": "label", "template": "confusion"}})
+    return {
+        "cmd": "dlp agree --quiet",
+        "deps": ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/corrections.jsonl",
+                 "schema/labels.yaml"],
+        "params": ["project", "quality"],
+        "outs": ["annotations/consensus.jsonl", "annotations/review.jsonl",
+                 {"reports/agreement.json": {"cache": False}}],
+        "metrics": [{"metrics/agreement.json": {"cache": False}}, {"metrics/annotators.json": {"cache": False}}],
+        "plots": plots,
+    }
+
+
+STAGES = {"pull": pull_stage, "agree": agree_stage}
 
 
 def dvc_yaml(params: dict) -> str:

@@ -90,6 +90,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     inbox.mkdir(parents=True, exist_ok=True)
     write(f"{params['pull']['inbox']}/README.txt", INBOX_README, keep=True)
     write("annotations/items.ingested.jsonl", "", keep=True)
+    write("annotations/corrections.jsonl", "", keep=True)
     for tracked in (params["pull"]["inbox"], "annotations/items.ingested.jsonl"):
         if not (root / f"{tracked}.dvc").exists():
             git.dvc(["add", "-q", tracked], root)

@@ -101,6 +101,10 @@ def as_snapshot(tasks: list[dict], users: dict[int, str]) -> None:
             annotation["completed_by"] = {"id": uid, "email": users[uid], "first_name": "", "last_name": ""}
 
 
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def repro(root: Path) -> None:
     """`dvc repro` with this environment's `dlp` first on PATH (stages call `dlp`)."""
     from ..repo import git
@@ -110,11 +114,25 @@ def repro(root: Path) -> None:
 
 
 def summarize(project) -> dict:
-    """What the pipeline produced, read back from its metrics files."""
+    """What the pipeline produced, read back from its output files."""
+    from collections import Counter
+
     summary: dict = {"root": str(project.root)}
-    pull = project.path("metrics/pull.json")
-    if pull.exists():
-        summary["pull"] = json.loads(pull.read_text("utf-8"))
+    for key, relative in (("pull", "metrics/pull.json"), ("agreement", "metrics/agreement.json"),
+                          ("annotators", "metrics/annotators.json")):
+        path = project.path(relative)
+        if path.exists():
+            summary[key] = json.loads(path.read_text("utf-8"))
+    review = project.path("annotations/review.jsonl")
+    if review.exists():
+        rows = [json.loads(line) for line in review.read_text("utf-8").splitlines()]
+        summary["review"] = {"items": len(rows), "reasons": dict(Counter(r for row in rows for r in row["reasons"]))}
+    truth_path, consensus_path = project.path("demo_truth.json"), project.path("annotations/consensus.jsonl")
+    if truth_path.exists() and consensus_path.exists():
+        truth = json.loads(truth_path.read_text("utf-8"))
+        consensus = [json.loads(line) for line in consensus_path.read_text("utf-8").splitlines()]
+        hits = [c.get("label") == truth.get(c["item_id"]) for c in consensus]
+        summary["consensus_accuracy"] = sum(hits) / len(hits) if hits else None
     return summary
 
 
@@ -124,6 +142,26 @@ def describe(summary: dict) -> list[str]:
         p = summary["pull"]
         lines.append(f"pull:   {p['annotations']} annotations by {p['annotators']} annotators on {p['items']} items "
                      f"-> annotations/annotations.jsonl")
+    if "agreement" in summary:
+        a = summary["agreement"]
+        ci = a.get("bootstrap_ci95", {})
+        lines.append("agree:  " + "  ".join(f"{k} {_num(a.get(k))}" for k in (
+            "krippendorff_alpha", "fleiss_kappa", "cohens_kappa", "gwet_ac1", "percent_agreement")))
+        if ci:
+            lines.append(f"        krippendorff_alpha 95% interval (bootstrap over items): "
+                         f"{_num(ci.get('metric_low'))} .. {_num(ci.get('metric_high'))}")
+        lines.append(f"        {'annotator':<20} {'items':>5} {'acc vs consensus':>16} {'kappa vs consensus':>18} "
+                     f"{'Dawid-Skene acc':>15}")
+        for who, f in summary.get("annotators", {}).items():
+            lines.append(f"        {who:<20} {f.get('n_items', 0):>5} {_num(f.get('accuracy_vs_consensus')):>16} "
+                         f"{_num(f.get('kappa_vs_consensus')):>18} {_num(f.get('ds_accuracy')):>15}")
+        if summary.get("consensus_accuracy") is not None:
+            lines.append(f"        consensus labels match the demo's true digits on "
+                         f"{summary['consensus_accuracy']:.1%} of items")
+    if "review" in summary:
+        r = summary["review"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
+        lines.append(f"review: {r['items']} items routed -> annotations/review.jsonl ({reasons})")
     lines.append(f"Done. The project is a git repository: cd {summary['root']} && git log --stat; "
                  "change labels in inbox/ and run dvc repro again.")
     return lines

@@ -1,0 +1,212 @@
+"""The agree stage, the gate and the seed's QualityAssurance facade, on real Label Studio exports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from data_labeling_pipeline.cli import app
+from data_labeling_pipeline.core import QualityAssurance
+from data_labeling_pipeline.errors import DataError, GateFailed
+from data_labeling_pipeline.quality.gate import evaluate_gate
+from data_labeling_pipeline.stages.agree import run_agree
+from data_labeling_pipeline.stages.gate import run_gate
+from data_labeling_pipeline.stages.pull import run_pull
+
+LS = Path(__file__).parent / "assets" / "labelstudio"
+PROJECTS = {
+    "imgcls": ("image_classification", ["cat", "dog", "bird", "other"]),
+    "textcls": ("text_classification", ["positive", "negative", "neutral"]),
+    "ner": ("ner", ["PER", "ORG", "LOC", "DATE"]),
+    "bbox": ("bbox", ["car", "person", "bicycle"]),
+}
+
+
+def pulled(bare_project, key, **sections):
+    task_type, classes = PROJECTS[key]
+    project = bare_project(task_type, classes, **sections)
+    shutil.copy(LS / f"{key}.snapshot.json", project.path("inbox") / "export.json")
+    if task_type in ("image_classification", "bbox"):
+        shutil.copytree(LS / "images", project.path("images"))
+    run_pull(project)
+    return project
+
+
+def jsonl(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_agree_classification_outputs(bare_project):
+    project = pulled(bare_project, "textcls")
+    summary = run_agree(project)
+    metrics = json.loads(project.path("metrics/agreement.json").read_text())
+    for key in ("cohens_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "percent_agreement", "n_items",
+                "n_annotations", "n_annotators", "n_flagged", "passes"):
+        assert key in metrics, key
+    assert metrics["n_annotations"] == 21 and metrics["n_annotators"] == 3 and metrics["n_items"] == 8
+    assert summary.headline == "krippendorff_alpha"
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    # a-txt-05: ann1's ground-truth annotation is the review decision.
+    assert consensus["a-txt-05"]["status"] == "reviewed" and consensus["a-txt-05"]["label"] == "positive"
+    # a-txt-08: three annotators, three labels.
+    assert "disagreement" in consensus["a-txt-08"]["reasons"]
+    review = {r["item_id"]: r for r in jsonl(project.path("annotations/review.jsonl"))}
+    assert "a-txt-08" in review and review["a-txt-08"]["action"] == "review"
+    annotators = json.loads(project.path("metrics/annotators.json").read_text())
+    assert set(annotators) == {"ann1@example.com", "ann2@example.com", "ann3@example.com"}
+    assert annotators["ann1@example.com"]["accuracy_vs_truth"] == 1.0
+    assert (project.path("plots/confusion") / "ann2@example.com.json").exists()
+    trend = json.loads(project.path("plots/agreement_trend.json").read_text())
+    assert sum(w["labels"] for w in trend) == 21
+
+
+def test_agree_metrics_are_numbers_rounded_and_sorted(bare_project):
+    project = pulled(bare_project, "imgcls")
+    run_agree(project)
+    text = project.path("metrics/agreement.json").read_text()
+    metrics = json.loads(text)
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from leaves(v)
+        else:
+            yield value
+
+    assert all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves(metrics))
+    assert all(len(repr(v).split(".")[-1]) <= 6 for v in leaves(metrics) if isinstance(v, float))
+    assert list(metrics) == sorted(metrics)
+
+
+def test_agree_item_without_annotations_is_routed_for_annotation(bare_project):
+    project = pulled(bare_project, "imgcls")
+    run_agree(project)
+    review = {r["item_id"]: r for r in jsonl(project.path("annotations/review.jsonl"))}
+    assert review["a-img-08"] == {"action": "annotate", "item_id": "a-img-08", "n_annotations": 0,
+                                  "reasons": ["too_few_annotators"]}
+
+
+@pytest.mark.parametrize("key,metric", [("ner", "span_f1_exact"), ("bbox", "box_f1_50")])
+def test_agree_structured_task_types(bare_project, key, metric):
+    project = pulled(bare_project, key)
+    summary = run_agree(project)
+    assert summary.headline == metric
+    metrics = json.loads(project.path("metrics/agreement.json").read_text())
+    assert 0 < metrics[metric] <= 1
+    assert metrics["cohens_kappa"] is None
+    report = json.loads(project.path("reports/agreement.json").read_text())
+    assert "not defined for" in report["undefined"]["cohens_kappa"]
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    payload = "spans" if key == "ner" else "boxes"
+    assert all(payload in c for c in consensus.values() if c["n_annotations"])
+
+
+def test_agree_bbox_consensus_uses_median_box_and_keeps_explicit_negative(bare_project):
+    project = pulled(bare_project, "bbox")
+    run_agree(project)
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    # a-box-05: two explicit negatives against one car: the consensus is "no boxes".
+    assert consensus["a-box-05"]["boxes"] == []
+    cars = [b for b in consensus["a-box-01"]["boxes"] if b["label"] == "car"]
+    assert [cars[0][k] for k in ("x", "y", "w", "h")] == [40, 200, 220, 140]
+
+
+def test_agree_corrections_win_and_are_validated(bare_project):
+    project = pulled(bare_project, "textcls")
+    correction = {"item_id": "a-txt-08", "annotator": "lead@example.com", "schema_version": 1,
+                  "label": "negative", "note": "sarcasm", "created_at": "2026-12-01T10:00:00Z"}
+    project.path("annotations/corrections.jsonl").write_text(json.dumps(correction) + "\n", encoding="utf-8")
+    run_agree(project)
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    assert consensus["a-txt-08"]["label"] == "negative" and consensus["a-txt-08"]["status"] == "reviewed"
+    assert "a-txt-08" not in {r["item_id"] for r in jsonl(project.path("annotations/review.jsonl"))}
+    bad = {**correction, "label": "furious"}
+    project.path("annotations/corrections.jsonl").write_text(json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"annotations/corrections.jsonl:1: \$.label: 'furious' is not one of"):
+        run_agree(project)
+
+
+def test_agree_review_gate_holds_flagged_items(bare_project):
+    project = pulled(bare_project, "textcls", quality={"review_gate": True, "spot_check_rate": 0.0})
+    run_agree(project)
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    assert consensus["a-txt-08"]["status"] == "held"
+    assert consensus["a-txt-01"]["status"] == "accepted"
+
+
+def test_agree_output_is_byte_identical_on_rerun(bare_project):
+    project = pulled(bare_project, "imgcls")
+    run_agree(project)
+    names = ["annotations/consensus.jsonl", "annotations/review.jsonl", "metrics/agreement.json",
+             "metrics/annotators.json", "reports/agreement.json", "plots/agreement_trend.json"]
+    first = {n: project.path(n).read_bytes() for n in names}
+    run_agree(project)
+    assert {n: project.path(n).read_bytes() for n in names} == first
+
+
+def test_gate_passes_and_fails_with_exit_3(bare_project, monkeypatch):
+    project = pulled(bare_project, "textcls", quality={"agreement_threshold": 0.1})
+    run_agree(project)
+    assert run_gate(project)[0] == "quality gate passed:"
+    strict = pulled(bare_project, "imgcls", quality={"agreement_threshold": 0.99, "min_annotator_kappa": 0.9})
+    run_agree(strict)
+    with pytest.raises(GateFailed) as err:
+        run_gate(strict)
+    text = str(err.value)
+    assert text.startswith("quality gate failed:")
+    assert "krippendorff_alpha 0." in text and "is below the threshold 0.99" in text
+    assert "kappa_vs_consensus of ann3@example.com" in text
+    monkeypatch.chdir(strict.root)
+    result = CliRunner().invoke(app, ["gate"])
+    assert result.exit_code == 3
+    assert "is below the threshold 0.99" in result.output
+
+
+def test_gate_undefined_metric_policy():
+    reasons = {"fleiss_kappa": "fewer than two annotators"}
+    failed = evaluate_gate({"fleiss_kappa": None}, {}, metric="fleiss_kappa", threshold=0.5, reasons=reasons)
+    assert failed.failures == ["fleiss_kappa is undefined (fewer than two annotators); "
+                               "set quality.on_undefined to warn or pass to allow it"]
+    warned = evaluate_gate({"fleiss_kappa": None}, {}, metric="fleiss_kappa", threshold=0.5, on_undefined="warn")
+    assert warned.passed and warned.warnings == ["fleiss_kappa is undefined"]
+    assert evaluate_gate({"fleiss_kappa": None}, {}, metric="fleiss_kappa", threshold=0.5, on_undefined="pass").passed
+
+
+def test_gate_without_agree_outputs_says_what_to_run(bare_project, monkeypatch):
+    project = pulled(bare_project, "textcls")
+    monkeypatch.chdir(project.root)
+    result = CliRunner().invoke(app, ["gate"])
+    assert result.exit_code == 1
+    assert "metrics/agreement.json is missing; run dvc repro" in result.output
+
+
+def test_quality_assurance_facade(tmp_path):
+    qa = QualityAssurance(classes=["positive", "negative", "neutral"], review_queue=tmp_path / "queue.jsonl")
+    records = qa.load_annotations(LS / "textcls.export.json")
+    ann1 = [r for r in records if r["annotator"] == "ls-user-2"]
+    ann3 = [r for r in records if r["annotator"] == "ls-user-4"]
+    result = qa.compute_agreement(ann1, ann3)
+    assert result["n_items"] == 7
+    assert result["disagreements"] == [{"item_id": "a-txt-03", "label_a": "neutral", "label_b": "positive"},
+                                       {"item_id": "a-txt-08", "label_a": "neutral", "label_b": "positive"}]
+    assert result["percent_agreement"] == pytest.approx(5 / 7)
+    from sklearn.metrics import cohen_kappa_score
+
+    shared = sorted({r["item_id"] for r in ann1} & {r["item_id"] for r in ann3})
+    a = {r["item_id"]: r["label"] for r in ann1}
+    b = {r["item_id"]: r["label"] for r in ann3}
+    expected = cohen_kappa_score([a[i] for i in shared], [b[i] for i in shared],
+                                 labels=["positive", "negative", "neutral"])
+    assert result["cohens_kappa"] == pytest.approx(expected)
+    assert qa.flag_for_review(result["disagreements"], reason="disagreement") == 2
+    assert qa.flag_for_review(result["disagreements"], reason="disagreement") == 0
+    queue = jsonl(tmp_path / "queue.jsonl")
+    assert [q["item_id"] for q in queue] == ["a-txt-03", "a-txt-08"]
+    assert queue[0]["reasons"] == ["disagreement"]
+    ours = tmp_path / "ours.jsonl"
+    ours.write_text("".join(json.dumps(r) + "\n" for r in ann1), encoding="utf-8")
+    assert qa.load_annotations(ours) == ann1
