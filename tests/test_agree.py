@@ -138,6 +138,17 @@ def test_agree_review_gate_holds_flagged_items(bare_project):
     assert consensus["a-txt-01"]["status"] == "accepted"
 
 
+def test_agree_outputs_pass_dlp_validate(bare_project, monkeypatch):
+    project = pulled(bare_project, "ner")
+    run_agree(project)
+    monkeypatch.chdir(project.root)
+    result = CliRunner().invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "annotations/annotations.jsonl" in result.output
+    explicit = CliRunner().invoke(app, ["validate", "annotations/consensus.jsonl", "annotations/review.jsonl"])
+    assert explicit.exit_code == 0, explicit.output
+
+
 def test_agree_output_is_byte_identical_on_rerun(bare_project):
     project = pulled(bare_project, "imgcls")
     run_agree(project)

@@ -10,7 +10,9 @@ from pathlib import Path
 from ..errors import DataError, Problem
 from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
 
-RECORD_FILES = (INGESTED, ITEMS, ANNOTATIONS, "annotations/consensus.jsonl", "annotations/predictions.jsonl")
+RECORD_FILES = (INGESTED, ITEMS, ANNOTATIONS, "annotations/corrections.jsonl")
+# Stage outputs that are not records of a JSON Schema: checked for JSON syntax only.
+DERIVED = ("consensus", "review")
 
 
 def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
@@ -39,6 +41,10 @@ def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
                 project.label_schema_unchecked()
             elif target.endswith(".json"):
                 _check_export(project, path, target)
+            elif Path(target).name.startswith(DERIVED):
+                from ..records import read_records
+
+                read_records(path, display_path=target)
             elif "items" in Path(target).name:
                 records = project.read_items(target)
                 if target == ITEMS or items is None:
