@@ -98,6 +98,38 @@ def agree(quiet: bool = QUIET) -> None:
 
 
 @app.command()
+def export(
+    verify: bool = typer.Option(False, "--verify", help="Read every export back with its official loader."),
+    quiet: bool = QUIET,
+) -> None:
+    """Write the consensus labels in the configured formats, split train/val (the export stage)."""
+    from .project import Project
+    from .stages.export import run_export
+
+    _say(quiet, run_export(Project.find(), verify=verify).describe())
+
+
+@app.command()
+def convert(
+    source: Path = typer.Argument(..., help="The file or folder to convert."),
+    from_format: str = typer.Option(..., "--from", help="coco, voc, yolo or label_studio."),
+    to_format: str = typer.Option(..., "--to", help="coco, voc, yolo, spacy, huggingface, csv or label_studio."),
+    out: Path = typer.Option(..., "--out", help="The output folder."),
+    image_dir: Path | None = typer.Option(None, "--image-dir", help="Where the images are."),
+    rebase_paths: bool = typer.Option(False, "--rebase-paths",
+                                      help="Make absolute image paths relative to --image-dir."),
+    quiet: bool = QUIET,
+) -> None:
+    """Convert a labeled dataset between formats, reporting anything that could not be carried over."""
+    from .utils import FormatConverter
+
+    report = FormatConverter().convert(source, from_format, out, to_format, image_dir=image_dir,
+                                       rebase_paths=rebase_paths)
+    lost = ", ".join(f"{k} {v}" for k, v in report["events"].items()) or "nothing lost"
+    _say(quiet, f"converted {from_format} -> {to_format} into {out} ({lost})")
+
+
+@app.command()
 def gate() -> None:
     """Exit 3 when agreement is below the thresholds in params.yaml (for CI); 0 when it passes."""
     from .project import Project

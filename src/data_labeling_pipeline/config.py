@@ -80,12 +80,24 @@ METRICS_BY_TASK = {
 
 
 def _check_metric(params: dict, path: str, lines: dict[str, int]) -> None:
+    """Checks across keys: the agreement metric and export formats must fit the task type."""
     task, metric = params["project"]["task_type"], params["quality"]["agreement_metric"]
+    problems = []
     allowed = METRICS_BY_TASK[task]
     if metric != "auto" and metric not in allowed:
         field = "$.quality.agreement_metric"
-        raise ConfigError([Problem(path, lines.get(field), field,
-                                   f"{metric!r} is not defined for {task}; use auto or one of {list(allowed)}")])
+        problems.append(Problem(path, lines.get(field), field,
+                                f"{metric!r} is not defined for {task}; use auto or one of {list(allowed)}"))
+    from .formats.registry import SUPPORTED
+
+    carriers = [name for name, tasks in SUPPORTED.items() if task in tasks]
+    for i, name in enumerate(params["export"]["formats"]):
+        if name not in carriers:
+            field = f"$.export.formats[{i}]"
+            problems.append(Problem(path, lines.get(field), field,
+                                    f"{name} cannot carry {task} labels; use one of {carriers}"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def load_params(path: str | Path = PARAMS_FILE, *, display_path: str | None = None) -> dict:

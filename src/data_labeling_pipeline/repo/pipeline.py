@@ -38,7 +38,17 @@ def agree_stage(params: dict) -> dict[str, Any]:
     }
 
 
-STAGES = {"pull": pull_stage, "agree": agree_stage}
+def export_stage(params: dict) -> dict[str, Any]:
+    return {
+        "cmd": "dlp export --verify --quiet",
+        "deps": ["annotations/items.jsonl", "annotations/consensus.jsonl", "schema/labels.yaml"],
+        "params": ["project.task_type", "export"],
+        "outs": [params["export"]["output_dir"]],
+        "metrics": [{"metrics/export.json": {"cache": False}}],
+    }
+
+
+STAGES = {"pull": pull_stage, "agree": agree_stage, "export": export_stage}
 
 
 def dvc_yaml(params: dict) -> str:

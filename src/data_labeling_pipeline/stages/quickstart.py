@@ -23,8 +23,19 @@ DEMO_PARAMS = {
         "classes": [str(d) for d in range(10)],
     },
     "quality": {"min_annotators_per_sample": 2},
-    "export": {"formats": ["csv"]},
+    "export": {"formats": ["coco", "csv"]},
 }
+
+
+def demo_params() -> dict:
+    """The demo's params: HuggingFace Datasets joins the formats where `datasets` is installed."""
+    import copy
+    import importlib.util
+
+    params = copy.deepcopy(DEMO_PARAMS)
+    if importlib.util.find_spec("datasets") is not None:
+        params["export"]["formats"].append("huggingface")
+    return params
 
 
 def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, progress=None,
@@ -40,7 +51,7 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
             raise ProjectError(f"{directory} exists and is not empty; choose another directory or pass --force")
         shutil.rmtree(root)
     echo(f"Creating the demo project in {root}")
-    create_project(DEMO_PARAMS, root, own_repo=True)
+    create_project(demo_params(), root, own_repo=True)
     project = Project(root)
     counts = write_demo_data(project, n_items=n_items, progress=progress)
     echo(f"  {counts['items']} digit images in images/, {counts['annotations']} labels from "
@@ -119,7 +130,7 @@ def summarize(project) -> dict:
 
     summary: dict = {"root": str(project.root)}
     for key, relative in (("pull", "metrics/pull.json"), ("agreement", "metrics/agreement.json"),
-                          ("annotators", "metrics/annotators.json")):
+                          ("annotators", "metrics/annotators.json"), ("export", "metrics/export.json")):
         path = project.path(relative)
         if path.exists():
             summary[key] = json.loads(path.read_text("utf-8"))
@@ -162,6 +173,15 @@ def describe(summary: dict) -> list[str]:
         r = summary["review"]
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
         lines.append(f"review: {r['items']} items routed -> annotations/review.jsonl ({reasons})")
+    if "export" in summary:
+        e = summary["export"]
+        shown = []
+        for name, figures in sorted(e.items()):
+            if isinstance(figures, dict) and "items" in figures:
+                counts = " / ".join(f"{split} {c['out']}" for split, c in sorted(figures["items"].items()))
+                shown.append(f"{name} ({counts})")
+        lines.append(f"export: {e['items_exported']} items -> labeled_data/: {', '.join(shown)}; "
+                     f"verified with the official loaders; {e['items_unlabeled']} without a label")
     lines.append(f"Done. The project is a git repository: cd {summary['root']} && git log --stat; "
                  "change labels in inbox/ and run dvc repro again.")
     return lines
