@@ -65,6 +65,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def replace_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Swap a fully written folder in for ``target`` by rename; the old one is removed afterwards.
+
+    Readers (and DVC) see the old folder or the new one, never a mix, and files that
+    left do not linger.
+    """
+    import shutil
+
+    staging, target = Path(staging), Path(target)
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "x")
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict], *, sort: bool = True) -> int:
     """Write records as canonical JSONL, sorted by (item_id, annotator), atomically.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, ProjectError
+from ..records import replace_dir
 from ._report import LossReport
 
 MARKER = ".dlp-export"
@@ -38,13 +39,7 @@ def staged_dir(out_dir: str | os.PathLike, fmt: str) -> Iterator[Path]:
     try:
         yield tmp
         (tmp / MARKER).write_text(f"{fmt}\n", encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -114,20 +109,6 @@ def place_images(
                 pass
         shutil.copyfile(src, dst)
         report.count("images_copied")
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image as trainers see it: EXIF orientation applied.
-
-    Reads the header only (Pillow opens lazily); orientations 5-8 swap width and height.
-    Used by readers of formats that do not store sizes (YOLO); writers never open images.
-    """
-    from PIL import Image
-
-    with Image.open(path) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def load_json(path: Path) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import DataError
+from ..media import image_size
 from ._boxes import clean_boxes
 from ._dataset import (
     SPLITS,
@@ -34,7 +35,7 @@ from ._dataset import (
     make_dataset,
     stems,
 )
-from ._disk import image_size, place_images, put_many, staged_dir
+from ._disk import place_images, put_many, staged_dir
 from ._paths import item_ids_for, safe_image_path
 from ._report import LossReport
 

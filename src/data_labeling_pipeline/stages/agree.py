@@ -97,18 +97,14 @@ def _when(record: dict) -> tuple:
 
 def write_plots(folder: Path, plots: dict[str, list[dict]]) -> None:
     """Replace the plot files as a whole, so a departed annotator's plot does not linger."""
-    from ..records import write_json as write
+    from ..records import replace_dir
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".plots.", dir=folder.parent))
     try:
         for name, rows in sorted(plots.items()):
-            write(staging / name, rows)
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+            write_json(staging / name, rows)
+        replace_dir(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

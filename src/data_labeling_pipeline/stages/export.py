@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import DataError, Problem, ProjectError
 from ..project import ITEMS, Project
-from ..records import write_json
+from ..records import replace_dir, write_json
 
 CONSENSUS = "annotations/consensus.jsonl"
 METRICS = "metrics/export.json"
@@ -82,7 +82,7 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
             raise DataError([Problem("params.yaml", None, "$.export.fail_on_loss",
                                      f"the export lost data: {line}; the previous export is unchanged")
                              for line in lines])
-        _replace(output, staging)
+        replace_dir(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_json(project.path(METRICS), metrics)
@@ -152,13 +152,3 @@ def _verify(name: str, folder: Path, dataset) -> None:
     problems = verify_format(name, folder, dataset)
     if problems:
         raise DataError([Problem(f"{folder.name}", None, name, p) for p in problems])
-
-
-def _replace(output: Path, staging: Path) -> None:
-    """Swap the new export in for the old one (the old one removed only after the swap)."""
-    old = output.with_name(f".{output.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if output.exists():
-        output.rename(old)
-    staging.rename(output)
-    shutil.rmtree(old, ignore_errors=True)
