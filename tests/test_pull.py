@@ -128,3 +128,22 @@ def test_pull_missing_inbox_is_a_project_error(bare_project):
     project.path("inbox").rmdir()
     with pytest.raises(ProjectError, match="inbox/ is missing"):
         run_pull(project)
+
+
+def test_pull_tasks_without_item_id_land_on_ingested_items(bare_project):
+    from data_labeling_pipeline.records import write_jsonl
+
+    project = project_with(bare_project, "bbox")
+    tasks = json.loads((LS / "bbox.snapshot.json").read_text("utf-8"))
+    for task in tasks:  # tasks imported into Label Studio by hand carry no item_id
+        del task["data"]["item_id"]
+    project.path("inbox/export.json").write_text(json.dumps(tasks), encoding="utf-8")
+    ingested = [{"item_id": f"photos/{t['data']['image'].rsplit('/', 1)[-1]}",
+                 "data": {"image": t["data"]["image"].split("?d=", 1)[1], "width": 640, "height": 480}}
+                for t in tasks if t["data"]["image"].endswith("a-box-01.png")]
+    write_jsonl(project.path("annotations/items.ingested.jsonl"), ingested)
+    run_pull(project)
+    records = read_jsonl(project.path("annotations/annotations.jsonl"))
+    assert {r["item_id"] for r in records if r["item_id"].startswith("photos/")} == {"photos/a-box-01.png"}
+    items = read_jsonl(project.path("annotations/items.jsonl"))
+    assert len(items) == 8  # the ingested one, and seven from the export

@@ -98,6 +98,7 @@ def parse_export(
     from_name: str | None = None,
     data_key: str | None = None,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
+    known_items: Mapping[str, str] | None = None,
 ) -> ParsedExport:
     """Read one Label Studio JSON export (default, snapshot or JSON_MIN) into records.
 
@@ -115,6 +116,9 @@ def parse_export(
         from_name: only read results of this control tag (default: every tag of the task's type).
         data_key: the task data key (default ``image`` or ``text``).
         image_sizes: item_id -> (width, height), for results without ``original_width``.
+        known_items: the project's items by their data (image path, or text) -> item_id; a task
+            without ``data.item_id`` whose image or text is one of them takes that item's id,
+            so exports of tasks imported by hand land on the ingested items.
 
     Example:
         >>> tasks = [{"id": 7, "project": 2, "data": {"text": "good", "item_id": "t1"},
@@ -135,6 +139,7 @@ def parse_export(
         classes=class_names(classes),
         problems=[],
         stats={key: 0 for key in STAT_KEYS},
+        known_items=dict(known_items or {}),
     )
     if not isinstance(tasks, list):
         ctx.bad("$", f"expected a list of tasks (a Label Studio JSON export), got {type(tasks).__name__}")
@@ -242,6 +247,12 @@ def _item_id(raw: RawTask, project: int | None, ctx: ReadContext) -> str | None:
     if given is not None:
         ctx.bad(f"{raw.path}.data.item_id", f"expected a non-empty one-line string, got {given!r}")
         return None
+    if ctx.known_items:
+        value = raw.data.get(ctx.data_key)
+        if isinstance(value, str):
+            key = image_path_from_url(value) if ctx.task_type in ("image_classification", "bbox") else value
+            if key in ctx.known_items:
+                return ctx.known_items[key]
     if raw.task_id is None:
         ctx.bad(f"{raw.path}.id", "a task without data.item_id needs its task id to name the item")
         return None

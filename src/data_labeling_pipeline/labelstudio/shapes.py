@@ -94,6 +94,7 @@ class ReadContext:
     classes: list[str] | None
     problems: list[Problem]
     stats: dict[str, int]
+    known_items: dict[str, str] = field(default_factory=dict)
 
     def bad(self, field_path: str, message: str) -> None:
         self.problems.append(problem(self.file, field_path, message))

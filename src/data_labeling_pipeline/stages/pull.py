@@ -81,11 +81,12 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     collector = ProblemCollector()
     summary = PullSummary(files=len(documents))
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
+    known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     annotations: list[dict] = []
     for shown, document in progress(documents, "pull") if progress else documents:
         parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
                               multi_label=label_schema.get("multi_label", False), source_file=shown,
-                              schema_version=label_schema["schema_version"], users=users)
+                              schema_version=label_schema["schema_version"], users=users, known_items=known)
         collector.add(parsed.problems)
         summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
         for item in parsed.items:
