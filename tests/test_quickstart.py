@@ -90,3 +90,22 @@ def test_quickstart_inside_a_checkout_makes_its_own_repository(tmp_path):
     assert (outer / "demo/.git").is_dir()
     outer_log = subprocess.run(["git", "log", "--oneline"], cwd=outer, capture_output=True, text=True)
     assert outer_log.returncode != 0  # the outer repository still has no commit
+
+
+def test_quickstart_data_runs_the_seed_format_converter_examples(demo, tmp_path):
+    import datasets
+    from pycocotools.coco import COCO
+
+    from data_labeling_pipeline.utils import FormatConverter
+
+    root, _ = demo
+    converter = FormatConverter()
+    export = root / "inbox/export-batch-1.json"
+    report = converter.convert(export, "label_studio", tmp_path / "coco", "coco", image_dir=root)
+    coco = COCO(str(tmp_path / "coco/annotations/instances_train.json"))
+    assert len(coco.getImgIds()) == report["items"]["train"]["out"] == 150
+    digits = [str(d) for d in range(10)]
+    converter.to_huggingface(export, tmp_path / "hf", image_dir=root, classes=digits)
+    hf = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert hf["train"].num_rows == 150
+    assert hf["train"].features["label"].names == digits

@@ -41,6 +41,7 @@ class FormatConverter:
         *,
         rebase_paths: bool = False,
         verify: bool = True,
+        classes: list[str] | None = None,
     ) -> dict[str, Any]:
         """Read ``input_path`` as ``input_format`` and write ``output_format`` into ``output_path``.
 
@@ -54,6 +55,8 @@ class FormatConverter:
             rebase_paths: Make absolute image paths inside ``image_dir`` relative to it
                 (others are refused, never followed).
             verify: Read the output back with its official loader.
+            classes: Class order for inputs that do not declare one (Label Studio JSON); default:
+                the order in which labels first appear.
 
         Returns:
             The loss report: items and objects in and out per split and class, and every
@@ -66,7 +69,7 @@ class FormatConverter:
         if not source.exists():
             raise PipelineError(f"{source} does not exist")
         root = Path(image_dir) if image_dir is not None else (source.parent if source.is_file() else source)
-        dataset = read_dataset(source, reader, root=root, rebase_paths=rebase_paths)
+        dataset = read_dataset(source, reader, root=root, rebase_paths=rebase_paths, classes=classes)
         report = _write(writer, dataset, out, root)
         if verify:
             problems = verify_format(writer, out, dataset)
@@ -83,6 +86,7 @@ class FormatConverter:
         repo_id: str | None = None,
         input_format: str | None = None,
         image_dir: str | Path | None = None,
+        classes: list[str] | None = None,
     ) -> dict[str, Any]:
         """Convert annotations (Label Studio export, COCO, VOC or YOLO) to a HF ``DatasetDict`` on disk.
 
@@ -92,13 +96,14 @@ class FormatConverter:
         """
         source = Path(annotations_path)
         fmt = input_format or _guess_format(source)
-        report = self.convert(source, fmt, output_dir, "huggingface", image_dir=image_dir)
+        report = self.convert(source, fmt, output_dir, "huggingface", image_dir=image_dir, classes=classes)
         if push_to_hub:
             _push(Path(output_dir), repo_id)
         return report
 
 
-def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = False):
+def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = False,
+                 classes: list[str] | None = None):
     """A `formats.Dataset` from a file or folder in one of the readable formats."""
     from data_labeling_pipeline import formats
 
@@ -109,10 +114,10 @@ def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = 
         return formats.read_voc(source, image_dir="", rebase_paths=rebase)
     if reader == "yolo":
         return formats.read_yolo(source)
-    return _read_label_studio(source, root)
+    return _read_label_studio(source, root, classes)
 
 
-def _read_label_studio(source: Path, root: Path):
+def _read_label_studio(source: Path, root: Path, declared: list[str] | None = None):
     """A Label Studio export: the consensus of its annotators (ground truth first) per task."""
     from data_labeling_pipeline.core import _task_type
     from data_labeling_pipeline.formats import make_dataset
@@ -126,10 +131,10 @@ def _read_label_studio(source: Path, root: Path):
     except json.JSONDecodeError as exc:
         raise DataError.single(str(source), exc.lineno, "", f"invalid JSON: {exc.msg}") from None
     task_type = _task_type(document)
-    parsed = parse_export(document, task_type=task_type, classes=None, source_file=str(source))
+    parsed = parse_export(document, task_type=task_type, classes=declared, source_file=str(source))
     if parsed.problems:
         raise DataError(list(parsed.problems))
-    classes = _classes_in_order(parsed.annotations)
+    classes = list(declared) if declared else _classes_in_order(parsed.annotations)
     if not classes:
         raise DataError.single(str(source), None, "$", "the export has no labelled annotation to convert")
     schema = new_label_schema(task_type, classes)

@@ -9,8 +9,8 @@ from fmt_golden import check_json, check_tree, load_case
 
 from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.formats import from_yolo, read_yolo, to_yolo, write_yolo
-from data_labeling_pipeline.media import image_size
 from data_labeling_pipeline.formats.verify import verify_yolo
+from data_labeling_pipeline.media import image_size
 
 
 def _images(root, ds):
