@@ -34,7 +34,9 @@ def make_records(task_type: str, n: int, seed: int = 0) -> list[dict]:
                        "annotation": i},
         }
         if task_type == "bbox":
-            record["boxes"] = [{"x": float(rng.uniform(0, 300)), "y": float(rng.uniform(0, 200)), "w": 40.5,
+            # Pixel coordinates with 6 decimals, as the pull stage writes them.
+            record["boxes"] = [{"x": round(float(rng.uniform(0, 300)), 6), "y": round(float(rng.uniform(0, 200)), 6),
+                                "w": 40.5,
                                 "h": 30.25, "label": ["car", "person"][j % 2]} for j in range(int(rng.integers(0, 4)))]
         else:
             record["label"] = ["cat", "dog", "bird"][i % 3]
