@@ -164,6 +164,14 @@ class ProblemCollector:
             raise DataError(self.problems, truncated=self.truncated)
 
 
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _no_problems(record: dict) -> list:
+    return []
+
+
 @contextmanager
 def _no_gc():
     """Pause the cyclic GC while building many dicts: records hold no cycles, and
@@ -200,24 +208,27 @@ def read_records(
     shown = display_path or str(path)
     collector = ProblemCollector(cap)
     records: list[dict] = []
-    is_valid = validator.is_valid if validator is not None else None
+    keep = records.append
+    is_valid = validator.is_valid if validator is not None else _is_object
+    check = check or _no_problems
     with open(path, "rb") as fh, _no_gc():
         for line, raw in enumerate(fh, start=1):
-            # The common case first: parse, check, keep. Everything else is the slow path.
+            # The common case first and short: parse, check, keep. Everything else is the slow path.
             try:
                 record = _loads(raw)
             except (_DecodeError, ValueError) as exc:
                 if raw.strip():
                     collector.add([Problem(shown, line, "", f"invalid JSON: {exc}")])
                 continue
-            if is_valid is not None and not is_valid(record):
-                collector.add(validator.problems(record, shown, line))
-            elif not isinstance(record, dict):
+            if is_valid(record) and isinstance(record, dict) and not (semantic := check(record)):
+                keep(record)
+                continue
+            if not isinstance(record, dict):
                 collector.add([Problem(shown, line, "$", f"expected a JSON object, got {type(record).__name__}")])
-            elif check is not None and (semantic := check(record)):
-                collector.add(Problem(shown, line, field, message) for field, message in semantic)
+            elif validator is not None and not validator.is_valid(record):
+                collector.add(validator.problems(record, shown, line))
             else:
-                records.append(record)
+                collector.add(Problem(shown, line, field, message) for field, message in semantic)
             if collector.full:
                 break
     collector.raise_if_any()
