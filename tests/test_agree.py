@@ -221,3 +221,37 @@ def test_quality_assurance_facade(tmp_path):
     ours = tmp_path / "ours.jsonl"
     ours.write_text("".join(json.dumps(r) + "\n" for r in ann1), encoding="utf-8")
     assert qa.load_annotations(ours) == ann1
+
+
+@pytest.mark.parametrize("scale", ["nominal", "ordinal", "interval"])
+def test_agree_follows_the_label_scale_of_the_schema(scale):
+    import krippendorff
+    import numpy as np
+
+    from data_labeling_pipeline.quality.agree import AgreeOptions, agree
+
+    rng = np.random.default_rng(0)
+    annotations, matrix = [], np.full((3, 60), np.nan)
+    for i in range(60):
+        true = rng.integers(1, 6)
+        for a in range(3):
+            value = int(np.clip(true + rng.integers(-1, 2), 1, 5))
+            matrix[a, i] = value
+            annotations.append({"item_id": f"i{i:02d}", "annotator": f"a{a}", "label": str(value)})
+    options = AgreeOptions(task_type="text_classification", classes=[str(c) for c in range(1, 6)], scale=scale,
+                           n_resamples=0)
+    result = agree(annotations, item_ids=[f"i{i:02d}" for i in range(60)], options=options)
+    expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement=scale, value_domain=[1, 2, 3, 4, 5])
+    assert result.metrics["krippendorff_alpha"] == pytest.approx(expected, abs=1e-6)
+    assert result.report["cohens_kappa_weights"] == {"nominal": None, "ordinal": "linear", "interval": "quadratic"}[scale]
+
+
+def test_agree_interval_scale_needs_numeric_classes():
+    from data_labeling_pipeline.errors import ConfigError
+    from data_labeling_pipeline.labels import check_label_schema
+
+    schema = {"task_type": "text_classification", "schema_version": 1, "scale": "interval",
+              "classes": [{"id": 1, "name": "low"}, {"id": 2, "name": "high"}]}
+    with pytest.raises(ConfigError, match=r"\$.scale: interval scale needs numeric class names"):
+        check_label_schema(schema, "schema/labels.yaml")
+    check_label_schema({**schema, "scale": "ordinal"}, "schema/labels.yaml")

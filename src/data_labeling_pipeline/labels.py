@@ -18,6 +18,9 @@ TASK_TYPES = ("image_classification", "text_classification", "ner", "bbox")
 
 # The payload key each task type puts in annotation and prediction records.
 PAYLOAD_KEY = {"image_classification": "label", "text_classification": "label", "ner": "spans", "bbox": "boxes"}
+# The measurement scale of classification labels: nominal (default), or ordered classes in schema order
+# (ordinal), or numeric class names (interval, ratio). Krippendorff's alpha and kappa weights follow it.
+SCALES = ("nominal", "ordinal", "interval", "ratio")
 DATA_KIND = {"image_classification": "image", "text_classification": "text", "ner": "text", "bbox": "image"}
 
 
@@ -30,6 +33,7 @@ class LabelSchema(TypedDict, total=False):
     task_type: str
     schema_version: int
     multi_label: bool
+    scale: str
     classes: list[LabelClass]
     history: list[dict[str, Any]]
 
@@ -60,7 +64,7 @@ def check_label_schema(schema: Any, path: str) -> LabelSchema:
 
     if not isinstance(schema, dict):
         raise ConfigError([Problem(path, None, "$", f"expected a mapping, got {type(schema).__name__}")])
-    known = {"task_type", "schema_version", "multi_label", "classes", "history"}
+    known = {"task_type", "schema_version", "multi_label", "scale", "classes", "history"}
     for key in sorted(set(schema) - known):
         bad(f"$.{key}", f"unknown key; expected one of {sorted(known)}")
     if schema.get("task_type") not in TASK_TYPES:
@@ -68,6 +72,10 @@ def check_label_schema(schema: Any, path: str) -> LabelSchema:
     version = schema.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         bad("$.schema_version", f"expected an integer >= 1, got {version!r}")
+    if schema.get("scale", "nominal") not in SCALES:
+        bad("$.scale", f"{schema.get('scale')!r} is not one of {list(SCALES)}")
+    elif schema.get("scale", "nominal") in ("interval", "ratio") and not _numeric_names(schema.get("classes")):
+        bad("$.scale", f"{schema['scale']} scale needs numeric class names (the distance between classes)")
     if not isinstance(schema.get("multi_label", False), bool):
         bad("$.multi_label", f"expected true or false, got {schema.get('multi_label')!r}")
     classes = schema.get("classes")
@@ -97,6 +105,14 @@ def check_label_schema(schema: Any, path: str) -> LabelSchema:
     if problems:
         raise ConfigError(problems)
     return schema
+
+
+def _numeric_names(classes) -> bool:
+    try:
+        [float(c["name"]) for c in classes or []]
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
 
 
 def class_names(schema: LabelSchema) -> list[str]:

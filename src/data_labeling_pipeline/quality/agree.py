@@ -34,6 +34,8 @@ DEFAULT_METRIC = {"image_classification": "krippendorff_alpha", "text_classifica
                   "ner": "span_f1_exact", "bbox": "box_f1_50"}
 DECIMALS = 6
 PAYLOAD_KEYS = ("label", "labels", "spans", "boxes")
+# Cohen's kappa weights by the label scale: disagreements between near classes cost less on ordered scales.
+KAPPA_WEIGHTS = {"nominal": None, "ordinal": "linear", "interval": "quadratic", "ratio": "quadratic"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class AgreeOptions:
 
     task_type: str
     classes: Sequence[str]
+    scale: str = "nominal"
     metric: str = "auto"
     threshold: float = 0.6
     min_annotator_kappa: float | None = None
@@ -111,7 +114,8 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
     who = np.array([a["annotator"] for a in rows], dtype=object)
     labels = np.array([a["label"] for a in rows], dtype=object)
     classes = list(options.classes)
-    summary = agreement_summary(items, who, labels, classes=classes, n_resamples=options.n_resamples,
+    summary = agreement_summary(items, who, labels, classes=classes, level=options.scale,
+                                weights=KAPPA_WEIGHTS[options.scale], n_resamples=options.n_resamples,
                                 headline=_bootstrappable(options.headline), seed=options.seed)
     model = None
     if options.consensus_method == "dawid_skene" and len(rows):
@@ -152,6 +156,8 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
         "pairwise_kappa": summary["pairwise"].records(),
         "bootstrap": summary["bootstrap"].to_dict() if "bootstrap" in summary else None,
         "consensus_method": consensus.method,
+        "scale": options.scale,
+        "cohens_kappa_weights": KAPPA_WEIGHTS[options.scale],
     }
     result.annotators = {s["annotator"]: _annotator_figures(s, flags.get(s["annotator"], []), classes) for s in stats}
     result.plots = _classification_plots(rows, consensus.as_mapping(), options.window)

@@ -44,7 +44,8 @@ def agree_options(params: dict, label_schema: dict):
 
     q = params["quality"]
     return AgreeOptions(
-        task_type=label_schema["task_type"], classes=class_names(label_schema), metric=q["agreement_metric"],
+        task_type=label_schema["task_type"], classes=class_names(label_schema),
+        scale=label_schema.get("scale", "nominal"), metric=q["agreement_metric"],
         threshold=q["agreement_threshold"], min_annotator_kappa=q["min_annotator_kappa"],
         consensus_method=q["consensus_method"], min_annotators=q["min_annotators_per_sample"],
         min_confidence=q["auto_flag_low_confidence"], review_gate=q["review_gate"], window=q["qa_every_n_labels"],
