@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -34,9 +35,13 @@ def test_project_init_then_dvc_repro_pulls_exports(tmp_path, tool_env, monkeypat
     result = CliRunner().invoke(app, ["init", "--config", str(write_config(tmp_path)), str(root)])
     assert result.exit_code == 0, result.output
     for name in ("params.yaml", "dvc.yaml", "schema/labels.yaml", "schema/annotation.schema.json",
-                 "schema/label_config.xml", ".dvc/config", "inbox.dvc", "annotations/items.ingested.jsonl.dvc"):
+                 "schema/label_config.xml", ".dvc/config", "inbox.dvc", "annotations/items.ingested.jsonl.dvc",
+                 ".github/workflows/labels.yml"):
         assert (root / name).exists(), name
     assert "analytics = false" in (root / ".dvc/config").read_text()
+    workflow = yaml.safe_load((root / ".github/workflows/labels.yml").read_text())
+    steps = [step.get("run", "") for step in workflow["jobs"]["labels"]["steps"]]
+    assert "dvc repro" in steps and "dlp gate" in steps
     assert run(["git", "status", "--porcelain"], root) == ""
     assert "dlp init: t (bbox, 3 classes)" in run(["git", "log", "--format=%s"], root)
 

@@ -19,6 +19,29 @@ DVCIGNORE = """\
 .DS_Store
 *.tmp
 """
+WORKFLOW = """\
+# Written by `dlp init`: on every pull request, reproduce the pipeline and gate on agreement.
+name: labels
+on:
+  pull_request:
+  push:
+    branches: [main]
+jobs:
+  labels:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - run: pip install data-labeling-pipeline
+      # With a DVC remote, fetch the tracked data first (set its credentials as repository secrets).
+      - run: dvc pull || echo "no DVC remote configured; using the data in git"
+      - run: dvc repro
+      - run: dvc metrics diff --md main >> "$GITHUB_STEP_SUMMARY" || true
+      # Exit 3 fails the check when agreement is below quality.agreement_threshold.
+      - run: dlp gate
+"""
 INBOX_README = (
     "Drop Label Studio JSON exports here (Project > Export > JSON, or the snapshot export).\n"
     "Add new exports as new files; `dvc repro` pulls them into annotations/annotations.jsonl.\n"
@@ -85,6 +108,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     write("schema/label_config.xml", label_config(project["task_type"], project["classes"]))
     write("dvc.yaml", dvc_yaml(params))
     write(".gitignore", GITIGNORE, keep=True)
+    write(".github/workflows/labels.yml", WORKFLOW, keep=True)
     write(".dvcignore", DVCIGNORE, keep=True)
     inbox = root / params["pull"]["inbox"]
     inbox.mkdir(parents=True, exist_ok=True)
