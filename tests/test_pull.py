@@ -147,3 +147,20 @@ def test_pull_tasks_without_item_id_land_on_ingested_items(bare_project):
     assert {r["item_id"] for r in records if r["item_id"].startswith("photos/")} == {"photos/a-box-01.png"}
     items = read_jsonl(project.path("annotations/items.jsonl"))
     assert len(items) == 8  # the ingested one, and seven from the export
+
+
+def test_pull_on_invalid_skip_leaves_bad_annotations_out_and_lists_them(bare_project):
+    project = project_with(bare_project, "textcls", "textcls.snapshot.json")
+    project.path("params.yaml").write_text(
+        project.path("params.yaml").read_text().replace("on_invalid: fail", "on_invalid: skip"))
+    tasks = json.loads((LS / "textcls.export.json").read_text("utf-8"))
+    tasks[2]["annotations"][0]["result"][0]["value"]["choices"] = ["sarcastic"]
+    project.path("inbox/later.json").write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    summary = run_pull(project)
+    report = json.loads(project.path("reports/pull.json").read_text())
+    assert report["on_invalid"] == "skip"
+    assert any("inbox/later.json" in p and "sarcastic" in p for p in report["problems_skipped"])
+    assert summary.counts["problems_skipped"] == len(report["problems_skipped"]) >= 1
+    records = read_jsonl(project.path("annotations/annotations.jsonl"))
+    assert all(r.get("label") != "sarcastic" for r in records)
+    assert len(records) == len(truth_pairs("textcls"))

@@ -15,7 +15,7 @@ def pull_stage(params: dict) -> dict[str, Any]:
         "cmd": "dlp pull --quiet",
         "deps": [inbox, "annotations/items.ingested.jsonl", "schema/labels.yaml"],
         "params": ["project", "pull"],
-        "outs": ["annotations/items.jsonl", "annotations/annotations.jsonl"],
+        "outs": ["annotations/items.jsonl", "annotations/annotations.jsonl", {"reports/pull.json": {"cache": False}}],
         "metrics": [{"metrics/pull.json": {"cache": False}}],
     }
 

@@ -20,6 +20,7 @@ from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
 from ..records import ProblemCollector, write_json, write_jsonl
 
 METRICS = "metrics/pull.json"
+REPORT = "reports/pull.json"
 
 
 class ExportSource(Protocol):
@@ -70,7 +71,12 @@ class PullSummary:
 
 
 def run_pull(project: Project, *, source: ExportSource | None = None, progress=None) -> PullSummary:
-    """Read every export, validate, and write items.jsonl, annotations.jsonl and metrics/pull.json."""
+    """Read every export, validate, and write items.jsonl, annotations.jsonl and metrics/pull.json.
+
+    With ``pull.on_invalid: fail`` (the default) any problem stops the stage and nothing
+    is written. With ``skip``, bad regions and annotations are left out, counted in
+    metrics/pull.json and listed in reports/pull.json; invalid JSON and bad items still fail.
+    """
     from ..labels import class_names
     from ..labelstudio.exports import parse_export
 
@@ -79,6 +85,8 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     documents = list(source.documents())
     users = users_in(doc for _, doc in documents)
     collector = ProblemCollector()
+    skip = params["pull"]["on_invalid"] == "skip"
+    skipped: list[Problem] = []
     summary = PullSummary(files=len(documents))
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
@@ -87,7 +95,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
         parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
                               multi_label=label_schema.get("multi_label", False), source_file=shown,
                               schema_version=label_schema["schema_version"], users=users, known_items=known)
-        collector.add(parsed.problems)
+        (skipped.extend if skip else collector.add)(parsed.problems)
         summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
         for item in parsed.items:
             if item["item_id"] not in items:
@@ -96,15 +104,20 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
         annotations.extend(parsed.annotations)
     collector.raise_if_any()
     _complete_image_sizes(project, items, collector)
+    if skip:  # an invalid annotation must not win over a valid one of the same annotator
+        annotations = _without_invalid(project, annotations, skipped)
     kept, superseded = newest_per_annotator(annotations)
     summary.counts["superseded_across_files"] = superseded
-    _validate(project, items, kept, collector)
+    kept = _validate(project, items, kept, collector, skipped if skip else None)
     collector.raise_if_any()
+    summary.counts["problems_skipped"] = len(skipped)
     summary.items, summary.annotations = len(items), len(kept)
     summary.annotators = len({a["annotator"] for a in kept})
     write_jsonl(project.path(ITEMS), items.values())
     write_jsonl(project.path(ANNOTATIONS), kept)
     write_json(project.path(METRICS), summary.metrics())
+    write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"],
+                                      "problems_skipped": [str(p) for p in skipped]})
     return summary
 
 
@@ -160,18 +173,41 @@ def _complete_image_sizes(project: Project, items: dict[str, dict], collector: P
             data.pop("width", None), data.pop("height", None)
 
 
-def _validate(project: Project, items: dict[str, dict], annotations: list[dict], collector: ProblemCollector) -> None:
-    """Schema and semantic checks of what is about to be written, named by where it came from."""
+def _without_invalid(project: Project, annotations: list[dict], skipped: list[Problem]) -> list[dict]:
+    """The annotations that match the schema; the problems of the others go to ``skipped``."""
+    validator = project.validators["annotation"]
+    valid = []
+    for record in annotations:
+        found = validator.problems(record, (record.get("source") or {}).get("file", ANNOTATIONS), None)
+        skipped.extend(found)
+        if not found:
+            valid.append(record)
+    return valid
+
+
+def _validate(project: Project, items: dict[str, dict], annotations: list[dict], collector: ProblemCollector,
+              skipped: list[Problem] | None = None) -> list[dict]:
+    """Schema and semantic checks of what is about to be written, named by where it came from.
+
+    Returns the annotations to write: all of them, or (when ``skipped`` collects the
+    problems) those without a problem.
+    """
     from ..checks import annotation_checker
 
     item_validator, annotation_validator = project.validators["item"], project.validators["annotation"]
     for item in items.values():
         collector.add(item_validator.problems(item, ITEMS, None))
     check = annotation_checker(items)
+    valid: list[dict] = []
     for record in annotations:
         where = (record.get("source") or {}).get("file", ANNOTATIONS)
         found = annotation_validator.problems(record, where, None)
         if not found:
             found = [Problem(where, None, f"{field} (item {record['item_id']!r}, {record['annotator']})", message)
                      for field, message in check(record)]
+        if found and skipped is not None:
+            skipped.extend(found)
+            continue
         collector.add(found)
+        valid.append(record)
+    return valid
