@@ -19,7 +19,7 @@ def test_config_defaults_fill_every_section(tmp_path):
     params = load_params(write(tmp_path, BASE))
     assert params["quality"]["min_annotators_per_sample"] == 2
     assert params["export"]["train_val_split"] == 0.85
-    assert params["pull"] == {"source": "files", "inbox": "inbox"}
+    assert params["pull"] == {"source": "files", "inbox": "inbox", "on_invalid": "fail"}
     assert params["project"]["label_studio"]["api_key_env"] == "LABEL_STUDIO_API_KEY"
 
 
