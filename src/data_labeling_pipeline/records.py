@@ -159,9 +159,9 @@ class ProblemCollector:
     def full(self) -> bool:
         return self.truncated
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, cls: type[DataError] = DataError) -> None:
         if self.problems:
-            raise DataError(self.problems, truncated=self.truncated)
+            raise cls(self.problems, truncated=self.truncated)
 
 
 def _is_object(value: Any) -> bool:

@@ -120,7 +120,7 @@ def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = 
 def _read_label_studio(source: Path, root: Path, declared: list[str] | None = None):
     """A Label Studio export: the consensus of its annotators (ground truth first) per task."""
     from data_labeling_pipeline.core import _task_type
-    from data_labeling_pipeline.formats import make_dataset
+    from data_labeling_pipeline.formats import labels_from_consensus, make_dataset
     from data_labeling_pipeline.labels import new_label_schema
     from data_labeling_pipeline.labelstudio.exports import parse_export
     from data_labeling_pipeline.media import image_size
@@ -147,14 +147,7 @@ def _read_label_studio(source: Path, root: Path, declared: list[str] | None = No
     result = agree(parsed.annotations, item_ids=[i["item_id"] for i in items], decisions=decisions,
                    options=AgreeOptions(task_type=task_type, classes=classes, consensus_method="majority",
                                         n_resamples=0, spot_check_rate=0.0))
-    labels = {}
-    for record in result.consensus:
-        payload = {k: record[k] for k in ("label", "spans", "boxes") if k in record}
-        for key in ("spans", "boxes"):
-            if key in payload:
-                payload[key] = [{k: v for k, v in r.items() if k != "score"} for r in payload[key]]
-        if payload:
-            labels[record["item_id"]] = payload
+    labels, _ = labels_from_consensus(result.consensus)
     return make_dataset(items, labels, schema)
 
 

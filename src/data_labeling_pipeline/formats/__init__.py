@@ -7,7 +7,15 @@ Heavy libraries (spaCy, datasets, pycocotools) are imported inside the functions
 need them.
 """
 
-from ._dataset import DEFAULT_POLICIES, POLICY_CHOICES, SPLITS, Dataset, check_policies, make_dataset
+from ._dataset import (
+    DEFAULT_POLICIES,
+    POLICY_CHOICES,
+    SPLITS,
+    Dataset,
+    check_policies,
+    labels_from_consensus,
+    make_dataset,
+)
 from ._report import EVENTS, LossReport
 from .coco import coco_extras, from_coco, read_coco, to_coco, write_coco
 from .csv_table import to_csv, write_csv
@@ -29,6 +37,7 @@ __all__ = [
     "from_coco",
     "from_voc",
     "from_yolo",
+    "labels_from_consensus",
     "LossReport",
     "make_dataset",
     "read_coco",

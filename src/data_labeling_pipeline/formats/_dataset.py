@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from ..errors import ConfigError, DataError, Problem
 from ..labels import check_label_schema
+from ..records import ProblemCollector
 from ._report import LossReport
 
 SPLITS = ("train", "val")
@@ -45,23 +46,15 @@ class Dataset(NamedTuple):
     policies: dict[str, str]
 
 
-class _Problems:
-    """Collects problems up to a cap, then raises them all at once."""
+class _Problems(ProblemCollector):
+    """The package's problem collector, with a default file and one problem per call."""
 
     def __init__(self, path: str) -> None:
+        super().__init__(MAX_PROBLEMS)
         self.path = path
-        self.problems: list[Problem] = []
-        self.truncated = False
 
     def add(self, field: str, message: str, *, line: int | None = None, path: str | None = None) -> None:
-        if len(self.problems) >= MAX_PROBLEMS:
-            self.truncated = True
-            return
-        self.problems.append(Problem(path or self.path, line, field, message))
-
-    def raise_if_any(self, cls: type[DataError] = DataError) -> None:
-        if self.problems:
-            raise cls(self.problems, truncated=self.truncated)
+        super().add([Problem(path or self.path, line, field, message)])
 
 
 def check_policies(policies: dict[str, str] | None) -> dict[str, str]:
@@ -327,3 +320,33 @@ def merge_datasets(datasets: list[Dataset], paths: list[str]) -> Dataset:
         labels.update(ds.labels)
     return _assemble(items, labels, datasets[0].label_schema, split=split, policies=datasets[0].policies,
                      check_payloads=False)
+
+
+def labels_from_consensus(consensus: list[dict], *, drop_rotated: bool = False) -> tuple[dict[str, dict], dict]:
+    """item_id -> payload of every consensus record that may be exported, and what was left out.
+
+    Held items (flagged with the review gate on) are skipped; region scores are dropped
+    (formats carry the label, not the vote); with ``drop_rotated`` rotated boxes are left out.
+
+    >>> labels_from_consensus([{"item_id": "a", "label": "cat", "confidence": 0.9},
+    ...                        {"item_id": "b", "label": "dog", "status": "held"}])
+    ({'a': {'label': 'cat'}}, {'held': 1, 'rotated_dropped': 0})
+    """
+    labels: dict[str, dict] = {}
+    left_out = {"held": 0, "rotated_dropped": 0}
+    for record in consensus:
+        if record.get("status") == "held":
+            left_out["held"] += 1
+            continue
+        payload = {k: record[k] for k in ("label", "labels") if record.get(k) is not None}
+        for key in ("spans", "boxes"):
+            if key in record:
+                regions = [{k: v for k, v in r.items() if k != "score"} for r in record[key]]
+                if key == "boxes" and drop_rotated:
+                    kept = [b for b in regions if not b.get("rotation")]
+                    left_out["rotated_dropped"] += len(regions) - len(kept)
+                    regions = kept
+                payload[key] = regions
+        if payload:
+            labels[record["item_id"]] = payload
+    return labels, left_out

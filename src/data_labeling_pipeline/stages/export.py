@@ -45,14 +45,15 @@ class ExportSummary:
 
 def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     """Write every configured format under `export.output_dir`; return what was written."""
-    from ..formats import assign_split, make_dataset
+    from ..formats import assign_split, labels_from_consensus, make_dataset
     from ..formats.registry import write_format
 
     params, schema = project.params, project.label_schema
     options = params["export"]
     items = project.read_items(ITEMS)
     consensus = _read_consensus(project)
-    labels, summary = exportable_labels(consensus, rotation=options["rotation"])
+    labels, left_out = labels_from_consensus(consensus, drop_rotated=options["rotation"] == "drop")
+    summary = ExportSummary(held=left_out["held"], rotated_dropped=left_out["rotated_dropped"])
     summary.unlabeled = len(items) - len(labels) - summary.held
     split = assign_split(labels, val_fraction=round(1 - options["train_val_split"], 12), seed=options["seed"])
     dataset = make_dataset([i for i in items if i["item_id"] in labels], labels, schema, split=split,
@@ -88,33 +89,6 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     write_json(project.path(METRICS), metrics)
     summary.exported = len(labels)
     return summary
-
-
-def exportable_labels(consensus: list[dict], *, rotation: str = "envelope") -> tuple[dict[str, dict], ExportSummary]:
-    """item_id -> payload of every item whose consensus may be exported, and the counts.
-
-    Held items (flagged with the review gate on) are skipped; region scores are
-    dropped (formats carry the label, not the vote); with ``rotation="drop"``
-    rotated boxes are left out.
-    """
-    summary = ExportSummary()
-    labels: dict[str, dict] = {}
-    for record in consensus:
-        if record.get("status") == "held":
-            summary.held += 1
-            continue
-        payload = {k: record[k] for k in ("label", "labels") if record.get(k) is not None}
-        for key in ("spans", "boxes"):
-            if key in record:
-                regions = [{k: v for k, v in r.items() if k != "score"} for r in record[key]]
-                if key == "boxes" and rotation == "drop":
-                    kept = [b for b in regions if not b.get("rotation")]
-                    summary.rotated_dropped += len(regions) - len(kept)
-                    regions = kept
-                payload[key] = regions
-        if payload:
-            labels[record["item_id"]] = payload
-    return labels, summary
 
 
 def dataset_version(project: Project) -> str:
