@@ -22,8 +22,6 @@ if __name__ == "__main__":  # the seed's script form: put src/ on the path, then
 
 from data_labeling_pipeline.errors import DataError, Problem  # noqa: E402
 
-_RESULT_TASK = {"rectanglelabels": "bbox", "labels": "ner"}
-
 
 class QualityAssurance:
     """Agreement between annotators and a review queue, for scripts and notebooks.
@@ -62,9 +60,10 @@ class QualityAssurance:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError.single(str(path), exc.lineno, "", f"invalid JSON: {exc.msg}") from None
-        from data_labeling_pipeline.labelstudio.exports import parse_export
+        from data_labeling_pipeline.labelstudio.exports import guess_task_type, parse_export
 
-        parsed = parse_export(document, task_type=_task_type(document), classes=self.classes, source_file=str(path))
+        parsed = parse_export(document, task_type=guess_task_type(document), classes=self.classes,
+                              source_file=str(path))
         if parsed.problems:
             raise DataError(list(parsed.problems))
         return parsed.annotations
@@ -114,18 +113,3 @@ class QualityAssurance:
         if added:
             atomic_write_text(queue, "".join(line + "\n" for line in existing + added))
         return len(added)
-
-
-def _task_type(document: Any) -> str:
-    """The task type of a Label Studio export, from its first result."""
-    tasks = document if isinstance(document, list) else []
-    for task in tasks:
-        for annotation in task.get("annotations") or [] if isinstance(task, dict) else []:
-            for result in annotation.get("result") or [] if isinstance(annotation, dict) else []:
-                kind = result.get("type") if isinstance(result, dict) else None
-                if kind in _RESULT_TASK:
-                    return _RESULT_TASK[kind]
-                if kind == "choices":
-                    data = task.get("data") or {}
-                    return "image_classification" if "image" in data else "text_classification"
-    return "image_classification"

@@ -119,10 +119,9 @@ def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = 
 
 def _read_label_studio(source: Path, root: Path, declared: list[str] | None = None):
     """A Label Studio export: the consensus of its annotators (ground truth first) per task."""
-    from data_labeling_pipeline.core import _task_type
     from data_labeling_pipeline.formats import labels_from_consensus, make_dataset
     from data_labeling_pipeline.labels import new_label_schema
-    from data_labeling_pipeline.labelstudio.exports import parse_export
+    from data_labeling_pipeline.labelstudio.exports import guess_task_type, parse_export
     from data_labeling_pipeline.media import image_size
     from data_labeling_pipeline.quality.agree import AgreeOptions, agree
 
@@ -130,7 +129,7 @@ def _read_label_studio(source: Path, root: Path, declared: list[str] | None = No
         document = json.loads(source.read_text("utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError.single(str(source), exc.lineno, "", f"invalid JSON: {exc.msg}") from None
-    task_type = _task_type(document)
+    task_type = guess_task_type(document)
     parsed = parse_export(document, task_type=task_type, classes=declared, source_file=str(source))
     if parsed.problems:
         raise DataError(list(parsed.problems))

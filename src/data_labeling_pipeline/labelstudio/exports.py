@@ -401,3 +401,23 @@ def _predictions(
         newest[key] = (rank, record)
     ctx.stats["predictions"] = len(newest)
     return [newest[k][1] for k in sorted(newest)]
+
+
+_RESULT_TASK = {"rectanglelabels": "bbox", "labels": "ner"}
+
+
+def guess_task_type(tasks: Any) -> str:
+    """The task type of a Label Studio export, from its first result (for files without a project).
+
+    >>> guess_task_type([{"data": {"text": "hi"}, "annotations": [{"result": [{"type": "choices"}]}]}])
+    'text_classification'
+    """
+    for task in tasks if isinstance(tasks, list) else []:
+        for annotation in task.get("annotations") or [] if isinstance(task, dict) else []:
+            for result in annotation.get("result") or [] if isinstance(annotation, dict) else []:
+                kind = result.get("type") if isinstance(result, dict) else None
+                if kind in _RESULT_TASK:
+                    return _RESULT_TASK[kind]
+                if kind == "choices":
+                    return "image_classification" if "image" in (task.get("data") or {}) else "text_classification"
+    return "image_classification"
