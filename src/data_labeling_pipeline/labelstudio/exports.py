@@ -37,15 +37,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from data_labeling_pipeline.errors import Problem
 
+from .binding import Binding, resolve_binding
 from .common import URL_SCHEME, check_task_type, class_names, data_key_for, is_int, is_number, users_by_id
 from .regions import build_payload
 from .shapes import RawEntry, RawTask, ReadContext, detect_shape, read_full, read_min
 from .tasks import to_label_studio_tasks
+
+if TYPE_CHECKING:
+    from .config_reader import LabelConfig
 
 __all__ = ["ParsedExport", "parse_export", "image_path_from_url", "to_label_studio_tasks"]
 
@@ -83,6 +87,7 @@ class ParsedExport:
     predictions: list[dict] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    binding: Binding | None = None
 
 
 def parse_export(
@@ -99,6 +104,7 @@ def parse_export(
     data_key: str | None = None,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
     known_items: Mapping[str, str] | None = None,
+    label_config: LabelConfig | None = None,
 ) -> ParsedExport:
     """Read one Label Studio JSON export (default, snapshot or JSON_MIN) into records.
 
@@ -113,12 +119,17 @@ def parse_export(
         multi_label: classification payload ``labels`` instead of ``label``.
         users: Label Studio user id -> e-mail, to name annotators of exports that hold ids only.
         project: project id when the export does not carry it (JSON_MIN).
-        from_name: only read results of this control tag (default: every tag of the task's type).
-        data_key: the task data key (default ``image`` or ``text``).
+        from_name: read the results of this control tag (``pull.control``); default: the label
+            config's control of the task type, else the one control the export's results use.
+        data_key: the task data key of the image or text (``pull.data_key``); default: the label
+            config's, else inferred from the export (:mod:`.binding`).
         image_sizes: item_id -> (width, height), for results without ``original_width``.
         known_items: the project's items by their data (image path, or text) -> item_id; a task
             without ``data.item_id`` whose image or text is one of them takes that item's id,
             so exports of tasks imported by hand land on the ingested items.
+        label_config: the project's Label Studio config (:func:`.config_reader.parse_label_config`);
+            used when its names fit the export. Data fields other than the labelled one go to
+            the item's ``meta``.
 
     Example:
         >>> tasks = [{"id": 7, "project": 2, "data": {"text": "good", "item_id": "t1"},
@@ -145,6 +156,11 @@ def parse_export(
         ctx.bad("$", f"expected a list of tasks (a Label Studio JSON export), got {type(tasks).__name__}")
         return ParsedExport("unknown", stats=ctx.stats, problems=ctx.problems)
     shape = detect_shape(tasks)
+    binding, unbound = resolve_binding(tasks, shape=shape, task_type=task_type, file=source_file, config=label_config,
+                                     control=from_name, data_key=data_key, classes=ctx.classes)
+    if binding is None:
+        return ParsedExport(shape, stats=ctx.stats, problems=unbound)
+    ctx.from_name, ctx.from_names, ctx.data_key = binding.from_name, binding.from_names, binding.data_key
     raw_tasks = read_min(tasks, ctx) if shape == "min" else read_full(tasks, ctx)
     sizes = dict(image_sizes or {})
     items: dict[str, dict] = {}
@@ -159,6 +175,9 @@ def parse_export(
         found = _result_sizes(raw)
         size = next(iter(found), None) or _data_size(raw) or sizes.get(item_id)
         item = _item(raw, item_id, found, size, ctx)
+        meta = binding.meta_of(raw.data)
+        if item is not None and meta:
+            item["meta"] = meta
         if item is not None:
             _merge_item(items, item, raw, ctx)
         text = raw.data.get(ctx.data_key) if task_type == "ner" else None
@@ -208,6 +227,7 @@ def parse_export(
         predictions=records,
         stats=ctx.stats,
         problems=ctx.problems,
+        binding=binding,
     )
 
 
@@ -403,21 +423,43 @@ def _predictions(
     return [newest[k][1] for k in sorted(newest)]
 
 
-_RESULT_TASK = {"rectanglelabels": "bbox", "labels": "ner"}
+_RESULT_TASK = {"rectanglelabels": "bbox", "rectangle": "bbox", "labels": "ner"}
 
 
-def guess_task_type(tasks: Any) -> str:
-    """The task type of a Label Studio export, from its first result (for files without a project).
+def guess_task_type(tasks: Any, *, label_config: LabelConfig | None = None) -> str:
+    """The task type of a Label Studio export (for files read without a project).
 
-    >>> guess_task_type([{"data": {"text": "hi"}, "annotations": [{"result": [{"type": "choices"}]}]}])
+    From the label config's controls when given, else from the first result: its type, and
+    for choices whether the labelled data is an image (a path or URL) or a text.
+
+    >>> guess_task_type([{"data": {"review": "hi"}, "annotations": [{"result": [{"type": "choices"}]}]}])
     'text_classification'
     """
+    if label_config is not None:
+        from .config_reader import fitting_controls
+
+        for task_type in ("bbox", "ner", "image_classification", "text_classification"):
+            if fitting_controls(label_config, task_type):
+                return task_type
+    from .binding import OWN_KEYS, looks_like_image
+
     for task in tasks if isinstance(tasks, list) else []:
         for annotation in task.get("annotations") or [] if isinstance(task, dict) else []:
             for result in annotation.get("result") or [] if isinstance(annotation, dict) else []:
                 kind = result.get("type") if isinstance(result, dict) else None
+                if kind == "labels" and _labels_an_image(task, result):
+                    return "bbox"
                 if kind in _RESULT_TASK:
                     return _RESULT_TASK[kind]
                 if kind == "choices":
-                    return "image_classification" if "image" in (task.get("data") or {}) else "text_classification"
+                    data = {k: v for k, v in (task.get("data") or {}).items()
+                            if k not in OWN_KEYS and isinstance(v, str)}
+                    target = data.get(result.get("to_name"))
+                    images = [looks_like_image(target)] if target is not None else map(looks_like_image, data.values())
+                    return "image_classification" if any(images) else "text_classification"
     return "image_classification"
+
+
+def _labels_an_image(task: dict, result: dict) -> bool:
+    value = result.get("value")
+    return isinstance(value, dict) and "x" in value and "start" not in value

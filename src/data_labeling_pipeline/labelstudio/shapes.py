@@ -95,6 +95,7 @@ class ReadContext:
     problems: list[Problem]
     stats: dict[str, int]
     known_items: dict[str, str] = field(default_factory=dict)
+    from_names: frozenset[str] | None = None  # the control tags read (None: every tag of the type)
 
     def bad(self, field_path: str, message: str) -> None:
         self.problems.append(problem(self.file, field_path, message))
@@ -211,7 +212,7 @@ def _full_entry(obj: dict, path: str, ctx: ReadContext, *, annotator: str | None
             ctx.stats["regions_invalid"] += 1
             continue
         rtype = res.get("type")
-        if rtype not in accepted or (ctx.from_name is not None and res.get("from_name") != ctx.from_name):
+        if rtype not in accepted or (ctx.from_names is not None and res.get("from_name") not in ctx.from_names):
             # Other control tags (a TextArea comment, a Rating) are not labels of this task.
             ctx.stats["results_ignored"] += 1
             continue

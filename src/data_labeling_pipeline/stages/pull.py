@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from ..errors import DataError, Problem, ProjectError
@@ -21,6 +21,8 @@ from ..records import ProblemCollector, write_json, write_jsonl
 
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
+LABEL_CONFIG = "schema/label_config.xml"
+CONFIG_NAME = "label_config.xml"
 
 
 class ExportSource(Protocol):
@@ -78,6 +80,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     metrics/pull.json and listed in reports/pull.json; invalid JSON and bad items still fail.
     """
     from ..labels import class_names
+    from ..labelstudio.binding import describe
     from ..labelstudio.exports import parse_export
 
     params, label_schema = project.params, project.label_schema
@@ -91,10 +94,16 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     annotations: list[dict] = []
+    configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"])
+    bindings: dict[str, dict] = {}
     for shown, document in progress(documents, "pull") if progress else documents:
         parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
                               multi_label=label_schema.get("multi_label", False), source_file=shown,
-                              schema_version=label_schema["schema_version"], users=users, known_items=known)
+                              schema_version=label_schema["schema_version"], users=users, known_items=known,
+                              label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
+                              data_key=params["pull"].get("data_key"))
+        if parsed.binding is not None:
+            bindings[shown] = describe(parsed.binding)
         (skipped.extend if skip else collector.add)(parsed.problems)
         summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
         for item in parsed.items:
@@ -116,9 +125,58 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     write_jsonl(project.path(ITEMS), items.values())
     write_jsonl(project.path(ANNOTATIONS), kept)
     write_json(project.path(METRICS), summary.metrics())
-    write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"],
+    write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"], "bindings": bindings,
+                                      "label_configs": configs.report(),
                                       "problems_skipped": [str(p) for p in skipped]})
     return summary
+
+
+class LabelConfigs:
+    """The label config of each export: the nearest inbox/**/label_config.xml above it, else the schema's.
+
+    Exports of several Label Studio projects can share one inbox: each subfolder may hold
+    its project's config beside its exports. A config offering classes the label schema
+    lacks is an error (those labels could not be stored); other differences are reported.
+    """
+
+    def __init__(self, project: Project, inbox: str, classes: list[str], task_type: str):
+        self.project, self.inbox, self.classes, self.task_type = project, inbox.strip("/"), classes, task_type
+        self.parsed: dict[str, object] = {}
+        self.differences: dict[str, list[str]] = {}
+
+    def for_export(self, shown: str):
+        folder = PurePosixPath(shown).parent
+        while True:
+            candidate = (folder / CONFIG_NAME).as_posix()
+            if self.project.path(candidate).is_file():
+                return self.load(candidate)
+            if folder.as_posix() in (self.inbox, ".", "") or not folder.as_posix().startswith(self.inbox):
+                break
+            folder = folder.parent
+        return self.load(LABEL_CONFIG) if self.project.path(LABEL_CONFIG).is_file() else None
+
+    def load(self, relative: str):
+        from ..labelstudio.config_reader import bind, class_differences, parse_label_config
+
+        if relative not in self.parsed:
+            config = parse_label_config(self.project.path(relative).read_text("utf-8"), path=relative)
+            self.parsed[relative] = config
+            try:
+                bound = bind(config, self.task_type)
+            except DataError:
+                return config  # the binding falls back to inference and says why in the report
+            if bound.classes:
+                found = class_differences(bound.classes, self.classes)
+                self.differences[relative] = found
+                extra = [c for c in bound.classes if c not in self.classes]
+                if extra:
+                    raise DataError.single(relative, None, f"control {bound.from_name!r}",
+                                           f"offers classes {extra} that schema/labels.yaml lacks; add them to "
+                                           "schema/labels.yaml (new classes append) or remove them from the config")
+        return self.parsed[relative]
+
+    def report(self) -> dict[str, list[str]]:
+        return dict(sorted(self.differences.items()))
 
 
 def users_in(documents) -> dict[int, str]:
