@@ -44,26 +44,24 @@ class QualityAssurance:
         self.classes = list(classes) if classes is not None else None
         self.review_queue = Path(review_queue)
 
-    def load_annotations(self, path: str | Path) -> list[dict]:
+    def load_annotations(self, path: str | Path, *, label_config: str | Path | None = None) -> list[dict]:
         """Annotation records from our JSONL, or from a Label Studio JSON export.
 
-        A Label Studio export is read as the pull stage reads it (its task type taken
-        from the result types); every problem is raised at once with its place.
+        A Label Studio export is read as the pull stage reads it: through its label config
+        (``label_config``, else a ``label_config.xml`` beside the export), else with the
+        control and data key inferred from the export; every problem is raised at once.
         """
         path = Path(path)
-        text = path.read_text("utf-8")
         if path.suffix == ".jsonl":
             from data_labeling_pipeline.records import read_records
 
             return read_records(path)
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError.single(str(path), exc.lineno, "", f"invalid JSON: {exc.msg}") from None
         from data_labeling_pipeline.labelstudio.exports import guess_task_type, parse_export
+        from data_labeling_pipeline.labelstudio.files import read_export_file
 
-        parsed = parse_export(document, task_type=guess_task_type(document), classes=self.classes,
-                              source_file=str(path))
+        document, config = read_export_file(path, label_config=label_config)
+        parsed = parse_export(document, task_type=guess_task_type(document, label_config=config),
+                              classes=self.classes, source_file=str(path), label_config=config)
         if parsed.problems:
             raise DataError(list(parsed.problems))
         return parsed.annotations

@@ -8,6 +8,8 @@ they must give the same records as the originals.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import ASSETS, SHAPES, TASK_TYPES, load_export
 from renames import EXTRA, RENAMES, renamed, renamed_config
@@ -144,3 +146,17 @@ def test_binding_class_differences_say_exactly_what_differs():
         "in schema/labels.yaml but not offered by the config: ['c']",
         "in a different order: config ['b', 'a'], schema ['a', 'b']",
     ]
+
+
+@pytest.mark.parametrize("key", sorted(RENAMES))
+def test_binding_quality_assurance_reads_renamed_exports_as_pull_does(tmp_path, truth, key):
+    from data_labeling_pipeline.core import QualityAssurance
+
+    qa = QualityAssurance(classes=truth["projects"][key]["labels"])
+    reference = qa.load_annotations(ASSETS / f"{key}.snapshot.json")
+    export = tmp_path / f"{key}.snapshot.json"
+    export.write_text(json.dumps(renamed(key, "snapshot", extra=EXTRA)), "utf-8")
+    (tmp_path / "label_config.xml").write_text(renamed_config(key, caption=True), "utf-8")  # beside the export
+    ours = qa.load_annotations(export)
+    strip = [{k: v for k, v in a.items() if k != "source"} for a in ours]
+    assert strip == [{k: v for k, v in a.items() if k != "source"} for a in reference] and ours
