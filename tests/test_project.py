@@ -147,3 +147,47 @@ def test_project_validate_lists_every_error(tmp_path, tool_env, monkeypatch):
     assert result.exit_code == 1
     assert "annotations/extra.jsonl:1: $.boxes[0].label: 'cow' is not one of ['car', 'person', 'bicycle']" in result.output
     assert "annotations/extra.jsonl:2: invalid JSON" in result.output
+
+
+def test_project_init_accepts_the_seed_config_verbatim(tmp_path, tool_env, monkeypatch):
+    from data_labeling_pipeline.config import dump_params, load_params
+
+    seed = ASSETS / "config/seed.config.yaml"
+    root = tmp_path / "products"
+    result = CliRunner().invoke(app, ["init", "--config", str(seed), str(root)])
+    assert result.exit_code == 0, result.output
+    text = (root / "params.yaml").read_text("utf-8")
+    written = yaml.safe_load(text)
+    assert written["export"]["formats"] == ["coco"] and "format" not in written["export"]
+    assert written["export"]["output_dir"] == "labeled_data"
+    assert written["quality"]["auto_flag_low_confidence"] == 0.7
+    assert written["active_learning"]["model_checkpoint"] == "models/weak_classifier.pt"
+    assert not (root / "models").exists()  # the checkpoint need not exist yet
+    params = load_params(root / "params.yaml")
+    assert params == load_params(seed) and dump_params(params) == text
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["pull", "agree", "export"] and stages["export"]["outs"] == ["labeled_data"]
+    assert "labeled_data" in run(["dvc", "stage", "list"], root)  # dvc reads the dvc.yaml written
+    assert run(["git", "status", "--porcelain"], root) == ""
+    monkeypatch.chdir(root)
+    check = CliRunner().invoke(app, ["validate"])
+    assert check.exit_code == 0 and "warning" not in check.output, check.output
+
+
+def test_project_validate_suggests_the_canonical_name_of_a_legacy_key(tmp_path, tool_env, monkeypatch):
+    root = tmp_path / "labels"
+    CliRunner().invoke(app, ["init", "--config", str(write_config(tmp_path)), str(root)])
+    params = root / "params.yaml"
+    text = params.read_text("utf-8")
+    assert "  query_batch_size: 100\n" in text
+    params.write_text(text.replace("  query_batch_size: 100\n", "  batch_size: 30\n"), encoding="utf-8")
+    line = params.read_text("utf-8").splitlines().index("  batch_size: 30") + 1
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: params.yaml:{line}: $.active_learning.batch_size: a legacy name; use query_batch_size" \
+        in result.stderr
+    assert result.stdout.startswith("ok: params.yaml")
+    from data_labeling_pipeline.project import Project
+
+    assert Project(root).params["active_learning"]["query_batch_size"] == 30

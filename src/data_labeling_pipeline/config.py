@@ -1,13 +1,22 @@
-"""params.yaml: loading, validation against its JSON Schema, and defaults.
+"""params.yaml: loading, validation against its JSON Schema, normalisation and defaults.
 
 Errors name the file, the line (found from the YAML node marks) and the key:
 ``params.yaml:7: $.quality.agreement_threshold: 'high' is not of type 'number'``.
+
+A loaded params dict has one canonical form, whatever spelling the file used,
+so the rest of the code reads one name per setting:
+
+- ``export.formats`` is always a list (``export.format: coco`` becomes ``formats: [coco]``);
+- ``quality.auto_flag_low_confidence`` is a number or None (``true``: the default, ``false``: off);
+- legacy names (:data:`LEGACY_NAMES`) are renamed; `dlp validate` warns about them;
+- paths (``export.output_dir``, ``active_learning.model_checkpoint``) are POSIX, without ``./``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import posixpath
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +25,10 @@ from .errors import ConfigError, Problem
 
 PARAMS_FILE = "params.yaml"
 
+# (section, legacy key) -> the canonical key. The legacy key stays in the schema (marked
+# deprecated) so that old params files load; loading renames it.
+LEGACY_NAMES = {("active_learning", "batch_size"): "query_batch_size"}
+
 
 def params_schema() -> dict:
     text = resources.files("data_labeling_pipeline.schemas").joinpath("params.schema.json").read_text("utf-8")
@@ -23,13 +36,14 @@ def params_schema() -> dict:
 
 
 def with_defaults(params: dict, schema: dict | None = None) -> dict:
-    """A copy of ``params`` with every missing key that has a default filled in.
+    """A copy of ``params`` in canonical form with every missing key that has a default filled in.
 
     >>> with_defaults({"project": {"name": "x", "task_type": "ner", "classes": ["PER"]}})["export"]["train_val_split"]
     0.85
     """
     schema = schema or params_schema()
-    return _fill(copy.deepcopy(params), schema)
+    params, _warnings, _written = _normalise(copy.deepcopy(params), schema, PARAMS_FILE, {})
+    return _fill(params, schema)
 
 
 def _fill(value: Any, schema: dict) -> Any:
@@ -44,13 +58,30 @@ def _fill(value: Any, schema: dict) -> Any:
 
 
 def validate_params(params: Any, path: str = PARAMS_FILE, lines: dict[str, int] | None = None) -> dict:
-    """Raise a ConfigError naming every invalid or unknown key; return params with defaults."""
+    """Raise a ConfigError naming every invalid or unknown key; return canonical params with defaults."""
+    return check_params(params, path, lines)[0]
+
+
+def check_params(params: Any, path: str = PARAMS_FILE,
+                 lines: dict[str, int] | None = None) -> tuple[dict, list[Problem]]:
+    """Validate, normalise and fill in params; return them with the warnings (legacy names).
+
+    Raises:
+        ConfigError: every invalid or unknown key, and keys that contradict each other.
+
+    Example:
+        >>> params, warnings = check_params({"project": {"name": "x", "task_type": "ner", "classes": ["PER"]},
+        ...                                  "active_learning": {"batch_size": 20}})
+        >>> params["active_learning"]["query_batch_size"], str(warnings[0])
+        (20, 'params.yaml: $.active_learning.batch_size: a legacy name; use query_batch_size')
+    """
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(params_schema())
+    lines = lines or {}
+    schema = params_schema()
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = lines or {}
         problems = []
         for error in errors:
             field = error.json_path
@@ -65,9 +96,92 @@ def validate_params(params: Any, path: str = PARAMS_FILE, lines: dict[str, int] 
             problems.append(Problem(path, lines.get(field), field, message))
         problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ConfigError(problems)
-    params = with_defaults(params)
-    _check_metric(params, path, lines or {})
-    return params
+    params, warnings, written = _normalise(copy.deepcopy(params), schema, path, lines)
+    params = _fill(params, schema)
+    _check_across(params, path, lines, written)
+    return params, warnings
+
+
+def _normalise(params: dict, schema: dict, path: str,
+               lines: dict[str, int]) -> tuple[dict, list[Problem], dict[str, str]]:
+    """Rewrite schema-valid params into the canonical form, in place.
+
+    Returns the params, a warning per legacy name, and ``canonical field -> field as
+    written`` for the keys that were renamed (so later errors name what the user wrote).
+    """
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    written: dict[str, str] = {}
+
+    def both(section: str, first: str, second: str, how: str) -> None:
+        a, b = f"$.{section}.{first}", f"$.{section}.{second}"
+        at = f" (line {lines[b]})" if b in lines else ""
+        problems.append(Problem(path, lines.get(a), a,
+                                f"given together with {b}{at}; expected one of them, got both; {how}"))
+
+    for (section, legacy), canonical in LEGACY_NAMES.items():
+        block = params.get(section)
+        if not isinstance(block, dict) or legacy not in block:
+            continue
+        field = f"$.{section}.{legacy}"
+        if canonical in block:
+            both(section, legacy, canonical, f"remove {legacy} (a legacy name of {canonical})")
+            continue
+        warnings.append(Problem(path, lines.get(field), field, f"a legacy name; use {canonical}"))
+        block[canonical] = block.pop(legacy)
+        written[f"$.{section}.{canonical}"] = field
+
+    export = params.get("export")
+    if isinstance(export, dict) and "format" in export:
+        if "formats" in export:
+            both("export", "format", "formats",
+                 f"keep format: {export['format']} for one format or formats: [...] for several")
+        else:
+            export["formats"] = [export.pop("format")]
+            written["$.export.formats[0]"] = "$.export.format"
+
+    quality = params.get("quality")
+    if isinstance(quality, dict) and isinstance(quality.get("auto_flag_low_confidence"), bool):
+        default = schema["properties"]["quality"]["properties"]["auto_flag_low_confidence"]["default"]
+        quality["auto_flag_low_confidence"] = default if quality["auto_flag_low_confidence"] else None
+
+    if isinstance(export, dict) and isinstance(export.get("output_dir"), str):
+        field = "$.export.output_dir"
+        inside = project_path(export["output_dir"])
+        if inside is None:
+            problems.append(Problem(path, lines.get(field), field,
+                                    f"expected a folder inside the project (like labeled_data), "
+                                    f"got {export['output_dir']!r}; use a relative path below the project root"))
+        else:
+            export["output_dir"] = inside
+    active = params.get("active_learning")
+    if isinstance(active, dict) and isinstance(active.get("model_checkpoint"), str):
+        # It may not exist yet: the prelabel stage trains it (or loads it, with trust_checkpoint).
+        active["model_checkpoint"] = posix_path(active["model_checkpoint"])
+    if problems:
+        raise ConfigError(problems)
+    return params, warnings, written
+
+
+def posix_path(value: str) -> str:
+    """A path as params store it: POSIX separators, normalised, no leading ``./`` or trailing ``/``.
+
+    >>> posix_path("./models//weak.pt"), posix_path("./labeled_data/"), posix_path("C:\\\\models\\\\w.pt")
+    ('models/weak.pt', 'labeled_data', 'C:/models/w.pt')
+    """
+    return posixpath.normpath(value.replace("\\", "/"))
+
+
+def project_path(value: str) -> str | None:
+    """``value`` as a normalised path strictly inside the project root, or None when it is not.
+
+    >>> project_path("./labeled_data/"), project_path("."), project_path("../out"), project_path("/tmp/out")
+    ('labeled_data', None, None, None)
+    """
+    normal = posix_path(value)
+    if normal == "." or normal.startswith(("/", "../")) or normal == ".." or ":" in normal.split("/")[0]:
+        return None
+    return normal
 
 
 # Which headline agreement figures each task type defines.
@@ -79,29 +193,44 @@ METRICS_BY_TASK = {
 }
 
 
-def _check_metric(params: dict, path: str, lines: dict[str, int]) -> None:
-    """Checks across keys: the agreement metric and export formats must fit the task type."""
-    task, metric = params["project"]["task_type"], params["quality"]["agreement_metric"]
+def _check_across(params: dict, path: str, lines: dict[str, int], written: dict[str, str]) -> None:
+    """Checks across keys: the agreement metric and export formats must fit the task type, and so on."""
+
+    def problem(field: str, message: str) -> Problem:
+        shown = written.get(field, field)
+        return Problem(path, lines.get(shown), shown, message)
+
+    task, quality = params["project"]["task_type"], params["quality"]
+    metric = quality["agreement_metric"]
     problems = []
     allowed = METRICS_BY_TASK[task]
     if metric != "auto" and metric not in allowed:
-        field = "$.quality.agreement_metric"
-        problems.append(Problem(path, lines.get(field), field,
+        problems.append(problem("$.quality.agreement_metric",
                                 f"{metric!r} is not defined for {task}; use auto or one of {list(allowed)}"))
+    low, high = quality["min_annotators_per_sample"], quality["max_annotators_per_sample"]
+    if high < low:
+        problems.append(problem("$.quality.max_annotators_per_sample",
+                                f"expected at least min_annotators_per_sample ({low}), got {high}; "
+                                f"raise it or lower min_annotators_per_sample"))
     from .formats.registry import SUPPORTED
 
     carriers = [name for name, tasks in SUPPORTED.items() if task in tasks]
     for i, name in enumerate(params["export"]["formats"]):
         if name not in carriers:
-            field = f"$.export.formats[{i}]"
-            problems.append(Problem(path, lines.get(field), field,
+            problems.append(problem(f"$.export.formats[{i}]",
                                     f"{name} cannot carry {task} labels; use one of {carriers}"))
     if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ConfigError(problems)
 
 
 def load_params(path: str | Path = PARAMS_FILE, *, display_path: str | None = None) -> dict:
-    """Read and validate a params.yaml (or a config file of the same shape)."""
+    """Read and validate a params.yaml (or a config file of the same shape); return canonical params."""
+    return read_params(path, display_path=display_path)[0]
+
+
+def read_params(path: str | Path = PARAMS_FILE, *, display_path: str | None = None) -> tuple[dict, list[Problem]]:
+    """Like :func:`load_params`, also returning the warnings (legacy names, with file and line)."""
     import yaml
 
     shown = display_path or str(path)
@@ -118,7 +247,7 @@ def load_params(path: str | Path = PARAMS_FILE, *, display_path: str | None = No
         raise ConfigError([Problem(shown, line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
     if data is None:
         data = {}
-    return validate_params(data, shown, _key_lines(node))
+    return check_params(data, shown, _key_lines(node))
 
 
 def _key_lines(node, path: str = "$") -> dict[str, int]:

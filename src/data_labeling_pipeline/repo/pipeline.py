@@ -6,6 +6,7 @@ metrics), so `dvc repro` re-runs only what changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -13,9 +14,10 @@ def pull_stage(params: dict) -> dict[str, Any]:
     inbox = params["pull"]["inbox"]
     return {
         "cmd": "dlp pull --quiet",
-        "deps": [inbox, "annotations/items.ingested.jsonl", "schema/labels.yaml"],
+        "deps": [inbox, "annotations/items.ingested.jsonl", "schema/labels.yaml", "schema/label_config.xml"],
         "params": ["project", "pull"],
-        "outs": ["annotations/items.jsonl", "annotations/annotations.jsonl", {"reports/pull.json": {"cache": False}}],
+        "outs": ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/pulled_predictions.jsonl",
+                 {"reports/pull.json": {"cache": False}}],
         "metrics": [{"metrics/pull.json": {"cache": False}}],
     }
 
@@ -48,13 +50,31 @@ def export_stage(params: dict) -> dict[str, Any]:
     }
 
 
-STAGES = {"pull": pull_stage, "agree": agree_stage, "export": export_stage}
+# The pipeline in order: (name, the stage's dvc.yaml entry, whether these params turn it on).
+# A new stage is one entry here, e.g. between agree and export:
+#     ("prelabel", prelabel_stage, lambda params: params["prelabel"]["enabled"]),
+#     ("select", select_stage, lambda params: params["active_learning"]["enabled"]),
+STAGES: tuple[tuple[str, Callable[[dict], dict[str, Any]], Callable[[dict], bool]], ...] = (
+    ("pull", pull_stage, lambda params: True),
+    ("agree", agree_stage, lambda params: True),
+    ("export", export_stage, lambda params: True),
+)
+
+
+def pipeline_stages(params: dict) -> dict[str, dict[str, Any]]:
+    """name -> dvc.yaml entry of every stage these (canonical) params turn on, in pipeline order.
+
+    >>> from data_labeling_pipeline.config import with_defaults
+    >>> list(pipeline_stages(with_defaults({"project": {"name": "x", "task_type": "ner", "classes": ["PER"]}})))
+    ['pull', 'agree', 'export']
+    """
+    return {name: build(params) for name, build, wanted in STAGES if wanted(params)}
 
 
 def dvc_yaml(params: dict) -> str:
     """The text of dvc.yaml for a project with these params."""
     import yaml
 
-    stages = {name: build(params) for name, build in STAGES.items()}
     header = "# Written by `dlp init`. `dvc repro` runs the stages whose inputs changed.\n"
-    return header + yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True, width=100)
+    return header + yaml.safe_dump({"stages": pipeline_stages(params)}, sort_keys=False, allow_unicode=True,
+                                   width=100)

@@ -43,12 +43,15 @@ def agree_options(params: dict, label_schema: dict):
     from ..quality.agree import AgreeOptions
 
     q = params["quality"]
+    # None (auto_flag_low_confidence: false) is off: no confidence is below 0.
+    low_confidence = q["auto_flag_low_confidence"]
     return AgreeOptions(
         task_type=label_schema["task_type"], classes=class_names(label_schema),
         scale=label_schema.get("scale", "nominal"), metric=q["agreement_metric"],
         threshold=q["agreement_threshold"], min_annotator_kappa=q["min_annotator_kappa"],
         consensus_method=q["consensus_method"], min_annotators=q["min_annotators_per_sample"],
-        min_confidence=q["auto_flag_low_confidence"], review_gate=q["review_gate"], window=q["qa_every_n_labels"],
+        min_confidence=0.0 if low_confidence is None else low_confidence, review_gate=q["review_gate"],
+        window=q["qa_every_n_labels"],
         spot_check_rate=q["spot_check_rate"], seed=q["seed"], n_resamples=q["bootstrap_resamples"],
     )
 

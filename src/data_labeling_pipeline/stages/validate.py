@@ -5,6 +5,8 @@ The stages run the same checks when they read their inputs.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DataError, Problem
@@ -15,13 +17,18 @@ RECORD_FILES = (INGESTED, ITEMS, ANNOTATIONS, "annotations/corrections.jsonl")
 DERIVED = ("consensus", "review")
 
 
-def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
+def validate_project(paths: list[Path], *, start: Path | None = None,
+                     warn: Callable[[str], None] | None = None) -> str:
     """Validate ``paths`` (default: every known file of the project); return what was checked.
+
+    Warnings (a params file using a legacy name) go to ``warn`` one line each (default:
+    stderr); they do not make the check fail.
 
     Raises:
         DataError: listing the problems of every file checked.
     """
     project = Project.find(start)
+    warn = warn or _to_stderr
     targets = [project.rel(p) for p in paths] or ["params.yaml", "schema/labels.yaml", *RECORD_FILES]
     problems: list[Problem] = []
     checked = []
@@ -34,9 +41,10 @@ def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
             continue
         try:
             if target.endswith(("params.yaml", ".yml", ".yaml")) and "labels" not in Path(target).name:
-                from ..config import load_params
+                from ..config import read_params
 
-                load_params(path, display_path=target)
+                for warning in read_params(path, display_path=target)[1]:
+                    warn(f"warning: {warning}")
             elif Path(target).name == "labels.yaml":
                 project.label_schema_unchecked()
             elif target.endswith(".json"):
@@ -63,6 +71,10 @@ def validate_project(paths: list[Path], *, start: Path | None = None) -> str:
     if problems:
         raise DataError(problems)
     return ", ".join(checked) or "nothing to check"
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def _check_export(project: Project, path: Path, shown: str) -> None:
