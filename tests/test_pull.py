@@ -164,3 +164,14 @@ def test_pull_on_invalid_skip_leaves_bad_annotations_out_and_lists_them(bare_pro
     records = read_jsonl(project.path("annotations/annotations.jsonl"))
     assert all(r.get("label") != "sarcastic" for r in records)
     assert len(records) == len(truth_pairs("textcls"))
+
+
+@pytest.mark.parametrize("key", sorted(PROJECTS))
+def test_pull_keeps_the_predictions_annotators_saw(bare_project, key):
+    project = project_with(bare_project, key, f"{key}.snapshot.json")
+    summary = run_pull(project)
+    pulled = read_jsonl(project.path("annotations/pulled_predictions.jsonl"))
+    expected = {(t["item_id"], p["model_version"], p["prediction_id"])
+                for t in TRUTH["projects"][key]["tasks"] for p in t["predictions"]}
+    assert {(r["item_id"], r["model_version"], r["source"]["prediction"]) for r in pulled} == expected
+    assert summary.counts["pulled_predictions"] == len(expected) > 0

@@ -19,6 +19,7 @@ from ..errors import DataError, Problem, ProjectError
 from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
 from ..records import ProblemCollector, write_json, write_jsonl
 
+PULLED_PREDICTIONS = "annotations/pulled_predictions.jsonl"
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
 LABEL_CONFIG = "schema/label_config.xml"
@@ -94,6 +95,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     annotations: list[dict] = []
+    predictions: list[dict] = []
     configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"])
     bindings: dict[str, dict] = {}
     for shown, document in progress(documents, "pull") if progress else documents:
@@ -111,6 +113,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
                 items[item["item_id"]] = item
                 summary.items_from_exports += 1
         annotations.extend(parsed.annotations)
+        predictions.extend(parsed.predictions)
     collector.raise_if_any()
     _complete_image_sizes(project, items, collector)
     if skip:  # an invalid annotation must not win over a valid one of the same annotator
@@ -123,7 +126,11 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     summary.items, summary.annotations = len(items), len(kept)
     summary.annotators = len({a["annotator"] for a in kept})
     write_jsonl(project.path(ITEMS), items.values())
+    pulled = _valid_predictions(project, newest_predictions(predictions), items, skipped if skip else None, collector)
+    collector.raise_if_any()
+    summary.counts["pulled_predictions"] = len(pulled)
     write_jsonl(project.path(ANNOTATIONS), kept)
+    write_jsonl(project.path(PULLED_PREDICTIONS), pulled)
     write_json(project.path(METRICS), summary.metrics())
     write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"], "bindings": bindings,
                                       "label_configs": configs.report(),
@@ -206,6 +213,35 @@ def newest_per_annotator(annotations: list[dict]) -> tuple[list[dict], int]:
         if key not in best or _age(record) > _age(best[key]):
             best[key] = record
     return list(best.values()), len(annotations) - len(best)
+
+
+def newest_predictions(predictions: list[dict]) -> list[dict]:
+    """One prediction per (item, model version) across files: the one with the highest Label Studio id."""
+    best: dict[tuple[str, str], dict] = {}
+    for record in predictions:
+        key = (record["item_id"], record["model_version"])
+        rank = (record.get("source") or {}).get("prediction") or 0
+        if key not in best or rank > ((best[key].get("source") or {}).get("prediction") or 0):
+            best[key] = record
+    return [best[k] for k in sorted(best)]
+
+
+def _valid_predictions(project: Project, predictions: list[dict], items: dict[str, dict],
+                       skipped: list[Problem] | None, collector: ProblemCollector) -> list[dict]:
+    """Predictions the export carried, checked like annotations (a bad one is skipped or fails the pull)."""
+    validator = project.validators["prediction"]
+    valid = []
+    for record in predictions:
+        where = (record.get("source") or {}).get("file", PULLED_PREDICTIONS)
+        found = validator.problems(record, where, None)
+        if record["item_id"] not in items:
+            found.append(Problem(where, None, "item_id", f"prediction of unknown item {record['item_id']!r}"))
+        if found and skipped is not None:
+            skipped.extend(found)
+            continue
+        collector.add(found)
+        valid.append(record)
+    return valid
 
 
 def _age(record: dict) -> tuple:
