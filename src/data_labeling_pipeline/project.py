@@ -17,6 +17,11 @@ ITEMS = "annotations/items.jsonl"
 INGESTED = "annotations/items.ingested.jsonl"
 ANNOTATIONS = "annotations/annotations.jsonl"
 LABELS = "schema/labels.yaml"
+CONSENSUS = "annotations/consensus.jsonl"
+REVIEW = "annotations/review.jsonl"
+PREDICTIONS = "annotations/predictions.jsonl"
+EMBEDDINGS = "annotations/embeddings.npy"
+EMBEDDING_IDS = "annotations/embeddings.items.json"  # {"item_ids": [...]}: the row order of embeddings.npy
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..project import ANNOTATIONS, ITEMS, Project
+from ..project import ANNOTATIONS, CONSENSUS, ITEMS, REVIEW, Project
 from ..records import write_json, write_jsonl
 
 CORRECTIONS = "annotations/corrections.jsonl"
-CONSENSUS = "annotations/consensus.jsonl"
-REVIEW = "annotations/review.jsonl"
 METRICS = "metrics/agreement.json"
 ANNOTATORS = "metrics/annotators.json"
 REPORT = "reports/agreement.json"

@@ -1,0 +1,187 @@
+"""The select stage: the next batch to label, in priority order (queue/next.jsonl).
+
+The pool is every item nobody has labelled yet and that is not waiting in the review
+queue (items with annotations are the agree stage's to route). Its rows come from the
+pre-label stage: class probabilities and embeddings. Without a model (too few labels)
+the batch is diversity-only over the embeddings, or a seeded random batch without
+them; ``metrics/select.json`` says which. The choice itself is `active.select`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..project import CONSENSUS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, REVIEW, Project
+from ..records import read_records, write_json, write_jsonl
+
+QUEUE = "queue/next.jsonl"
+METRICS = "metrics/select.json"
+DECIMALS = 6
+
+
+@dataclass
+class SelectSummary:
+    metrics: dict
+    strategy: str
+
+    def describe(self) -> str:
+        m = self.metrics
+        how = {"model": f"{self.strategy} over the weak model's probabilities",
+               "diversity": f"{self.strategy} over the embeddings (no weak model yet)",
+               "random": "a seeded random batch (no weak model or embeddings yet)"}[self.mode]
+        shown = "" if m["uncertainty_mean_batch"] is None else (
+            f"; mean uncertainty {m['uncertainty_mean_batch']:.3f} in the batch, {m['uncertainty_mean_pool']:.3f} "
+            "in the pool")
+        return f"select: {m['batch_size']} of {m['pool_size']} unlabelled items by {how}{shown} -> {QUEUE}"
+
+    @property
+    def mode(self) -> str:
+        return "model" if self.metrics["used_model"] else "diversity" if self.metrics["diversity_only"] else "random"
+
+
+def run_select(project: Project) -> SelectSummary:
+    """Read the pool's predictions and embeddings, pick the batch, write the queue and metrics."""
+    from ..active import resolve_strategy, select
+    from ..labels import class_names
+
+    params = project.params["active_learning"]
+    classes = class_names(project.label_schema)
+    item_ids = sorted(item["item_id"] for item in project.read_items(ITEMS))
+    consensus = _read(project, CONSENSUS)
+    waiting = {r["item_id"] for r in _read(project, REVIEW)}
+    labelled = {r["item_id"]: r for r in consensus}
+    pool = [i for i in item_ids if i not in labelled and i not in waiting]
+    pool = sample_pool(pool, params["pool_size"], seed=params["seed"])
+    k = min(params["query_batch_size"], len(pool))
+    probabilities = _probabilities(project, pool, classes)
+    embeddings, row_of = _embeddings(project)
+    pool_embeddings = _rows(embeddings, row_of, pool)
+    labelled_embeddings = _rows(embeddings, row_of, sorted(labelled))
+
+    if probabilities is not None:
+        mode = "model"
+        strategy = resolve_strategy(params["strategy"], k=k, pool_size=len(pool),
+                                    uncertainty_measure=params["uncertainty_measure"],
+                                    committee_measure=params["committee_measure"],
+                                    diversity_method=params["diversity_method"])
+    else:
+        mode = "diversity" if pool_embeddings is not None else "random"
+        strategy = params["diversity_method"] if mode == "diversity" else "random"
+        probabilities = np.full((len(pool), max(len(classes), 2)), 1.0 / max(len(classes), 2))
+    if strategy in ("kcenter", "kmeans_pp", "hybrid") and pool_embeddings is None:
+        strategy = "margin" if mode == "model" else "random"  # no embeddings: the nearest thing that needs none
+    committee = None
+    if strategy in ("vote_entropy", "kl_disagreement"):
+        committee = _committee(labelled, labelled_embeddings, pool_embeddings, classes, params)
+        if committee is None:
+            strategy = params["uncertainty_measure"]
+    picks, scores = select(probabilities, k, strategy=strategy, embeddings=pool_embeddings,
+                           labeled_embeddings=labelled_embeddings, committee_probabilities=committee,
+                           seed=params["seed"], uncertainty_measure=params["uncertainty_measure"],
+                           prefilter_factor=params["prefilter_factor"], return_scores=True)
+    queue = [_record(pool[row], rank, strategy, {key: values[i] for key, values in scores.items()})
+             for i, (rank, row) in enumerate(zip(range(1, k + 1), picks, strict=True))]
+    from ..active import uncertainty
+
+    pool_uncertainty = uncertainty(probabilities, measure=params["uncertainty_measure"]) if mode == "model" else None
+    metrics = {
+        "pool_size": len(pool),
+        "batch_size": len(queue),
+        "items_labelled": len(labelled),
+        "items_waiting_for_review": len(waiting),
+        "used_model": int(mode == "model"),
+        "diversity_only": int(mode == "diversity"),
+        "random_fallback": int(mode == "random"),
+        "uncertainty_mean_batch": _mean(pool_uncertainty[picks]) if pool_uncertainty is not None and k else None,
+        "uncertainty_mean_pool": _mean(pool_uncertainty) if pool_uncertainty is not None and len(pool) else None,
+    }
+    write_jsonl(project.path(QUEUE), queue, sort=False)
+    write_json(project.path(METRICS), metrics)
+    return SelectSummary(metrics, strategy)
+
+
+def sample_pool(item_ids: list[str], pool_size: int | None, *, seed: int) -> list[str]:
+    """At most ``pool_size`` ids: those with the smallest hash of (seed, id), so adding items moves few.
+
+    >>> sample_pool(["a", "b", "c"], None, seed=0)
+    ['a', 'b', 'c']
+    >>> len(sample_pool(["a", "b", "c"], 2, seed=0))
+    2
+    """
+    if pool_size is None or len(item_ids) <= pool_size:
+        return list(item_ids)
+    ranked = sorted(item_ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).digest())
+    return sorted(ranked[:pool_size])
+
+
+def _read(project: Project, relative: str) -> list[dict]:
+    path = project.path(relative)
+    return read_records(path, display_path=relative) if path.exists() else []
+
+
+def _probabilities(project: Project, pool: list[str], classes: list[str]) -> np.ndarray | None:
+    """Pool rows x schema classes; None when there are no class probabilities (no model yet, NER, boxes)."""
+    predictions = {r["item_id"]: r for r in _read(project, PREDICTIONS) if r.get("probabilities")}
+    if not predictions or not pool:
+        return None
+    uniform = [1.0 / len(classes)] * len(classes)  # an item the model never scored is as uncertain as it gets
+    rows = [[predictions[i]["probabilities"].get(c, 0.0) for c in classes] if i in predictions else uniform
+            for i in pool]
+    matrix = np.asarray(rows, dtype=np.float64)
+    return matrix / matrix.sum(axis=1, keepdims=True)
+
+
+def _embeddings(project: Project) -> tuple[np.ndarray | None, dict[str, int]]:
+    path, ids = project.path(EMBEDDINGS), project.path(EMBEDDING_IDS)
+    if not path.exists() or not ids.exists():
+        return None, {}
+    item_ids = json.loads(ids.read_text("utf-8"))["item_ids"]
+    matrix = np.load(path, mmap_mode="r")
+    if len(item_ids) == 0:
+        return None, {}
+    return matrix, {item_id: row for row, item_id in enumerate(item_ids)}
+
+
+def _rows(matrix: np.ndarray | None, row_of: dict[str, int], item_ids: list[str]) -> np.ndarray | None:
+    if matrix is None or not item_ids or any(i not in row_of for i in item_ids):
+        return None
+    return np.asarray(matrix[[row_of[i] for i in item_ids]], dtype=np.float32)
+
+
+def _committee(labelled: dict[str, dict], labelled_embeddings, pool_embeddings, classes: list[str], params: dict):
+    """A bootstrap committee of logistic regressions over the embeddings, columns in schema class order."""
+    from ..active import bootstrap_committee
+
+    ids = sorted(labelled)
+    labels = [labelled[i].get("label") for i in ids]
+    if labelled_embeddings is None or pool_embeddings is None or len(set(labels) - {None}) < 2:
+        return None
+    keep = [j for j, label in enumerate(labels) if label is not None]
+    y = np.asarray([labels[j] for j in keep])
+    votes = bootstrap_committee(labelled_embeddings[keep], y, pool_embeddings, n_members=params["committee_size"],
+                                seed=params["seed"])
+    out = np.zeros((votes.shape[0], votes.shape[1], len(classes)))
+    for column, name in enumerate(np.unique(y)):
+        out[:, :, classes.index(name)] = votes[:, :, column]
+    return out
+
+
+def _record(item_id: str, rank: int, strategy: str, scores: dict) -> dict:
+    record = {"item_id": item_id, "rank": rank, "strategy": strategy}
+    for key, value in sorted(scores.items()):
+        value = float(value)
+        if key == "cluster":
+            if value >= 0:
+                record[key] = int(value)
+        elif math.isfinite(value):
+            record[key] = round(value, DECIMALS)
+    return record
+
+
+def _mean(values: np.ndarray) -> float:
+    return round(float(np.mean(values)), DECIMALS)
