@@ -97,6 +97,15 @@ def agree(quiet: bool = QUIET) -> None:
     _say(quiet, run_agree(Project.find()).describe())
 
 
+@app.command(name="select")
+def select_batch(quiet: bool = QUIET) -> None:
+    """Choose the next items to label by active learning, into queue/next.jsonl (the select stage)."""
+    from .project import Project
+    from .stages.select import run_select
+
+    _say(quiet, run_select(Project.find()).describe())
+
+
 @app.command()
 def export(
     verify: bool = typer.Option(False, "--verify", help="Read every export back with its official loader."),
@@ -118,13 +127,24 @@ def convert(
     image_dir: Path | None = typer.Option(None, "--image-dir", help="Where the images are."),
     rebase_paths: bool = typer.Option(False, "--rebase-paths",
                                       help="Make absolute image paths relative to --image-dir."),
+    labels_only: bool = typer.Option(False, "--labels-only",
+                                     help="Write labels without image links or copies (the images may live "
+                                          "elsewhere); sizes come from the source annotations."),
     quiet: bool = QUIET,
 ) -> None:
     """Convert a labeled dataset between formats, reporting anything that could not be carried over."""
+    from .formats import MissingImagesError, MissingSizesError
     from .utils import FormatConverter
 
-    report = FormatConverter().convert(source, from_format, out, to_format, image_dir=image_dir,
-                                       rebase_paths=rebase_paths)
+    try:
+        report = FormatConverter().convert(source, from_format, out, to_format, image_dir=image_dir,
+                                           rebase_paths=rebase_paths, labels_only=labels_only)
+    except MissingImagesError as exc:  # the same error, its fix in this command's flags
+        raise exc.with_fix("pass --image-dir DIR where they live, or --labels-only to write labels "
+                           "without images") from None
+    except MissingSizesError as exc:
+        raise exc.with_fix("pass --image-dir DIR where the images are, so their sizes are read from the "
+                           "file headers (nothing is copied)") from None
     lost = ", ".join(f"{k} {v}" for k, v in report["events"].items()) or "nothing lost"
     _say(quiet, f"converted {from_format} -> {to_format} into {out} ({lost})")
 

@@ -4,6 +4,12 @@ Readers: COCO, Pascal VOC, YOLO and Label Studio JSON. Writers: COCO, VOC, YOLO,
 spaCy, HuggingFace Datasets, CSV and Label Studio JSON. Image paths in the input
 are resolved against ``image_dir`` (default: the input's folder) and may never
 leave it.
+
+Image sizes come from the source annotations (COCO ``width``/``height``, VOC ``size``,
+Label Studio's ``original_width``); only where the source has none (YOLO, some COCO and
+VOC files, Label Studio classification exports) is an image's header read, and a size that
+can be found nowhere is one clear error. ``labels_only=True`` writes no image links or
+copies, so labels convert on a machine that does not hold the images.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from data_labeling_pipeline.errors import DataError, PipelineError, Problem
+
+# How to fix missing images or sizes, in the words of `convert`'s keywords (the CLI has its own).
+IMAGES_FIX = "pass image_dir=<the folder where they live>, or labels_only=True to write labels without images"
+SIZES_FIX = ("pass image_dir=<the folder the images are in> so their sizes are read from the file headers "
+             "(nothing is copied)")
 
 READERS = ("coco", "voc", "yolo", "label_studio")
 WRITERS = ("coco", "voc", "yolo", "spacy", "huggingface", "csv", "label_studio")
@@ -42,6 +53,7 @@ class FormatConverter:
         rebase_paths: bool = False,
         verify: bool = True,
         classes: list[str] | None = None,
+        labels_only: bool = False,
     ) -> dict[str, Any]:
         """Read ``input_path`` as ``input_format`` and write ``output_format`` into ``output_path``.
 
@@ -57,11 +69,32 @@ class FormatConverter:
             verify: Read the output back with its official loader.
             classes: Class order for inputs that do not declare one (Label Studio JSON); default:
                 the order in which labels first appear.
+            labels_only: Write labels without image links or copies (YOLO label files and
+                data.yaml; VOC and COCO never hold images), so the images need not be here.
 
         Returns:
             The loss report: items and objects in and out per split and class, and every
             event (crowd regions dropped, boxes clipped, spans not aligned, ...).
+
+        Raises:
+            MissingImagesError: YOLO output without ``labels_only`` and images not in
+                ``image_dir``: one line, how many, the first, and the fix.
+            MissingSizesError: an image size the source does not record and no image header
+                to read it from (YOLO input, or COCO/VOC files without sizes).
+
+        Example:
+            >>> import json, tempfile
+            >>> from pathlib import Path
+            >>> tmp = Path(tempfile.mkdtemp())
+            >>> coco = {"images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 4}],
+            ...         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 2]}],
+            ...         "categories": [{"id": 1, "name": "car"}]}
+            >>> _ = (tmp / "in.json").write_text(json.dumps(coco))
+            >>> report = FormatConverter().convert(tmp / "in.json", "coco", tmp / "yolo", "yolo", labels_only=True)
+            >>> (tmp / "yolo" / "labels" / "train" / "a.txt").read_text()
+            '0 0.25 0.25 0.5 0.5\\n'
         """
+        from data_labeling_pipeline.formats import MissingImagesError, MissingSizesError
         from data_labeling_pipeline.formats.registry import verify_format
 
         source, out = Path(input_path), Path(output_path)
@@ -69,10 +102,15 @@ class FormatConverter:
         if not source.exists():
             raise PipelineError(f"{source} does not exist")
         root = Path(image_dir) if image_dir is not None else (source.parent if source.is_file() else source)
-        dataset = read_dataset(source, reader, root=root, rebase_paths=rebase_paths, classes=classes)
-        report = _write(writer, dataset, out, root)
+        try:
+            dataset = read_dataset(source, reader, root=root, rebase_paths=rebase_paths, classes=classes)
+            report = _write(writer, dataset, out, root, labels_only=labels_only)
+        except MissingImagesError as exc:
+            raise exc.with_fix(IMAGES_FIX) from None
+        except MissingSizesError as exc:
+            raise exc.with_fix(SIZES_FIX) from None
         if verify:
-            problems = verify_format(writer, out, dataset)
+            problems = verify_format(writer, out, dataset, labels_only=labels_only)
             if problems:
                 raise DataError([Problem(str(out), None, writer, p) for p in problems])
         return report
@@ -109,28 +147,27 @@ def read_dataset(source: Path, reader: str, *, root: Path, rebase_paths: bool = 
 
     rebase = str(root.resolve()) if rebase_paths else None
     if reader == "coco":
-        return formats.read_coco(source, image_dir="", rebase_paths=rebase)
+        return formats.read_coco(source, image_dir="", rebase_paths=rebase, images_root=root)
     if reader == "voc":
-        return formats.read_voc(source, image_dir="", rebase_paths=rebase)
+        return formats.read_voc(source, image_dir="", rebase_paths=rebase, images_root=root)
     if reader == "yolo":
-        return formats.read_yolo(source)
+        return formats.read_yolo(source, images_root=root)
     return _read_label_studio(source, root, classes)
 
 
 def _read_label_studio(source: Path, root: Path, declared: list[str] | None = None):
     """A Label Studio export: the consensus of its annotators (ground truth first) per task."""
-    from data_labeling_pipeline.formats import labels_from_consensus, make_dataset
+    from data_labeling_pipeline.formats import MissingSizesError, labels_from_consensus, make_dataset, read_sizes
     from data_labeling_pipeline.labels import new_label_schema
     from data_labeling_pipeline.labelstudio.exports import guess_task_type, parse_export
-    from data_labeling_pipeline.media import image_size
+    from data_labeling_pipeline.labelstudio.files import read_export_file
     from data_labeling_pipeline.quality.agree import AgreeOptions, agree
 
-    try:
-        document = json.loads(source.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError.single(str(source), exc.lineno, "", f"invalid JSON: {exc.msg}") from None
-    task_type = guess_task_type(document)
-    parsed = parse_export(document, task_type=task_type, classes=declared, source_file=str(source))
+    # The project's label config, when it lies beside the export, names its data key and control.
+    document, config = read_export_file(source)
+    task_type = guess_task_type(document, label_config=config)
+    parsed = parse_export(document, task_type=task_type, classes=declared, source_file=str(source),
+                          label_config=config)
     if parsed.problems:
         raise DataError(list(parsed.problems))
     classes = list(declared) if declared else _classes_in_order(parsed.annotations)
@@ -138,10 +175,17 @@ def _read_label_studio(source: Path, root: Path, declared: list[str] | None = No
         raise DataError.single(str(source), None, "$", "the export has no labelled annotation to convert")
     schema = new_label_schema(task_type, classes)
     items = parsed.items
-    for item in items:  # classification exports carry no image size: read the header
+    # Classification exports carry no image size: read it from the header, where the image is.
+    unsized = [item["data"]["image"] for item in items if "image" in item["data"] and not item["data"].get("width")]
+    sizes = read_sizes(unsized, root)
+    if len(sizes) < len(unsized):
+        raise MissingSizesError([p for p in unsized if p not in sizes], source, fix=SIZES_FIX,
+                                why="Label Studio exports of image classification do not record image sizes "
+                                f"(no image file for them in {root.absolute()})")
+    for item in items:
         data = item["data"]
-        if "image" in data and not data.get("width"):
-            data["width"], data["height"] = image_size(root / data["image"])
+        if data.get("image") in sizes and not data.get("width"):
+            data["width"], data["height"] = sizes[data["image"]]
     decisions = {a["item_id"]: a for a in parsed.annotations if a.get("ground_truth")}
     result = agree(parsed.annotations, item_ids=[i["item_id"] for i in items], decisions=decisions,
                    options=AgreeOptions(task_type=task_type, classes=classes, consensus_method="majority",
@@ -160,10 +204,10 @@ def _classes_in_order(annotations: list[dict]) -> list[str]:
     return list(seen)
 
 
-def _write(writer: str, dataset, out: Path, root: Path) -> dict[str, Any]:
+def _write(writer: str, dataset, out: Path, root: Path, *, labels_only: bool = False) -> dict[str, Any]:
     from data_labeling_pipeline.formats.registry import write_format
 
-    return write_format(writer, dataset, out, images_root=root).as_dict()
+    return write_format(writer, dataset, out, images_root=root, labels_only=labels_only).as_dict()
 
 
 def _name(value: str, allowed: tuple[str, ...], side: str) -> str:

@@ -49,8 +49,11 @@ def test_yolo_copy_mode_copies_bytes(tmp_path):
 
 
 def test_yolo_missing_image_is_a_data_error(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
+    # One summary line (how many, the first, the fix), not one line per image.
+    with pytest.raises(DataError, match=r"^5 images are missing in .* \(first: images/café 日本.png\); pass "
+                       r"images_root=.*link='none'") as caught:
         write_yolo(load_case("bbox"), tmp_path / "out", images_root=tmp_path)
+    assert "\n" not in str(caught.value) and len(caught.value.missing) == 5
     assert not (tmp_path / "out").exists()
 
 

@@ -160,3 +160,21 @@ def test_binding_quality_assurance_reads_renamed_exports_as_pull_does(tmp_path, 
     ours = qa.load_annotations(export)
     strip = [{k: v for k, v in a.items() if k != "source"} for a in ours]
     assert strip == [{k: v for k, v in a.items() if k != "source"} for a in reference] and ours
+
+
+def test_binding_format_converter_reads_a_renamed_export_with_its_config(tmp_path):
+    from data_labeling_pipeline.utils import FormatConverter
+
+    (tmp_path / "ours").mkdir(), (tmp_path / "theirs").mkdir()
+    (tmp_path / "ours/bbox.json").write_text(json.dumps(load_export("bbox", "snapshot")), "utf-8")
+    (tmp_path / "theirs/bbox.json").write_text(json.dumps(renamed("bbox", "snapshot", extra=EXTRA)), "utf-8")
+    (tmp_path / "theirs/label_config.xml").write_text(renamed_config("bbox"), "utf-8")
+    outputs = []
+    for side in ("ours", "theirs"):
+        out = tmp_path / f"coco-{side}"
+        FormatConverter().convert(tmp_path / side / "bbox.json", "label_studio", out, "coco", image_dir=str(ASSETS),
+                                  classes=["car", "person", "bicycle"])
+        outputs.append({p.relative_to(out).as_posix(): json.loads(p.read_text("utf-8")) for p in out.rglob("*.json")
+                        if p.name != "export_report.json"})
+    assert outputs[0] == outputs[1]
+    assert sum(len(f["annotations"]) for f in outputs[1].values()) > 0

@@ -16,6 +16,7 @@ from ._dataset import (
     labels_from_consensus,
     make_dataset,
 )
+from ._missing import MissingImagesError, MissingSizesError, read_sizes
 from ._report import EVENTS, LossReport
 from .coco import coco_extras, from_coco, read_coco, to_coco, write_coco
 from .csv_table import to_csv, write_csv
@@ -40,6 +41,9 @@ __all__ = [
     "labels_from_consensus",
     "LossReport",
     "make_dataset",
+    "MissingImagesError",
+    "MissingSizesError",
+    "read_sizes",
     "read_coco",
     "read_voc",
     "read_yolo",

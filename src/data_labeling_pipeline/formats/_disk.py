@@ -80,21 +80,20 @@ def place_images(
     relative links are computed from there.
 
     Raises:
-        DataError: listing source images that do not exist.
+        MissingImagesError: one summary of the source images that do not exist (how many,
+            the first one, how to fix it); every missing path is in its `missing`.
     """
-    from ._dataset import _Problems
+    from ._missing import MissingImagesError
 
     if mode == "none":
         return
     if mode not in ("symlink", "copy"):
         raise ValueError(f"link must be 'symlink', 'copy' or 'none', got {mode!r}")
     src_root = Path(images_root).absolute()
-    bad = _Problems("items")
-    for src_rel in sorted(set(links.values())):
-        src = src_root / src_rel
-        if not src.is_file():
-            bad.add("$.data.image", f"image file {src} does not exist (item image {src_rel!r})")
-    bad.raise_if_any()
+    missing = [rel for rel in sorted(set(links.values())) if not (src_root / rel).is_file()]
+    if missing:
+        raise MissingImagesError(missing, src_root, fix="pass images_root=<the folder where they live>, or "
+                                 "link='none' to write labels without images")
     for rel, src_rel in sorted(links.items()):
         src = src_root / src_rel
         dst = root / rel

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import DataError
@@ -40,6 +41,7 @@ from ._dataset import (
     merge_datasets,
 )
 from ._disk import load_json, put, staged_dir
+from ._missing import NEEDED, MissingSizesError, with_header_sizes
 from ._paths import item_ids_for, safe_image_path
 from ._report import LossReport
 
@@ -254,6 +256,7 @@ def from_coco(
     policies: dict | None = None,
     path: str = "coco.json",
     report: LossReport | None = None,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Dataset:
     """Read a COCO dict into a Dataset (items, box or class labels, label schema).
 
@@ -268,6 +271,7 @@ def from_coco(
         policies: export policies for the returned Dataset.
         path: the file name used in error messages.
         report: a LossReport to fill (degenerate boxes skipped, polygons).
+        sizes: item image path -> (width, height), for images the file gives no size.
 
     Returns:
         A Dataset. Item ids are `file_name` without extension (the full name where two share
@@ -280,6 +284,10 @@ def from_coco(
         >>> ds = from_coco(coco)
         >>> ds.items[0]["data"]["image"], ds.labels, ds.label_schema["classes"]
         ('images/a.png', {'a': {'boxes': []}}, [{'id': 3, 'name': 'car'}])
+
+    Raises:
+        MissingSizesError: images without width and height that `sizes` does not give
+            (one summary; `read_coco(images_root=...)` reads them from the image headers).
     """
     report = report if report is not None else LossReport()
     bad = _Problems(path)
@@ -315,6 +323,7 @@ def from_coco(
                     "(Label Studio repeats an image per annotation: merge or export one annotator)")
         dup[p] = iid
     bad.raise_if_any()
+    dims = _image_sizes(images, rel, image_dir, sizes, path)
     ids = item_ids_for(sorted(rel.values()))
     is_bbox = label_schema["task_type"] == "bbox"
     per_image: dict[int, list] = {iid: [] for iid in images}
@@ -364,9 +373,9 @@ def from_coco(
             meta["coco_image"] = other
         if extras[iid]:
             meta["coco_annotations"] = extras[iid]
-        image = posixpath.join(image_dir, rel[iid]) if image_dir else rel[iid]
-        items.append({"item_id": item_id, "data": {"image": image, "width": im.get("width"),
-                                                   "height": im.get("height")}, "meta": meta})
+        image, width, height = dims[iid]
+        items.append({"item_id": item_id, "data": {"image": image, "width": width, "height": height},
+                      "meta": meta})
         if is_bbox:
             labels[item_id] = {"boxes": per_image[iid]}
         elif per_image[iid]:
@@ -381,6 +390,26 @@ def from_coco(
     # Every payload was checked above (names from the categories, finite boxes with w, h > 0).
     return _assemble(items, labels, label_schema, split={i["item_id"]: split for i in items}, policies=policies,
                      check_payloads=is_bbox is False)
+
+
+def _image_sizes(images: dict[int, dict], rel: dict[int, str], image_dir: str,
+                 sizes: Mapping[str, tuple[int, int]] | None, path: str) -> dict[int, tuple]:
+    """image id -> (item image path, width, height); raised before anything is counted, so a
+    reader may call `from_coco` again with the sizes it found."""
+    dims: dict[int, tuple] = {}
+    no_size: list[str] = []
+    for iid, im in images.items():
+        image = posixpath.join(image_dir, rel[iid]) if image_dir else rel[iid]
+        width, height = im.get("width"), im.get("height")
+        if width is None or height is None:
+            width, height = (sizes or {}).get(image, (width, height))
+            if width is None or height is None:
+                no_size.append(image)
+        dims[iid] = (image, width, height)
+    if no_size:
+        raise MissingSizesError(no_size, path, why=NEEDED, fix="pass sizes={image path: (width, height)}, or add "
+                                "width and height to the file's images")
+    return dims
 
 
 def _schema_from(coco: dict, bad: _Problems) -> dict:
@@ -435,6 +464,7 @@ def read_coco(
     label_schema: dict | None = None,
     policies: dict | None = None,
     report: LossReport | None = None,
+    images_root: str | os.PathLike | None = None,
 ) -> Dataset:
     """Read a COCO file, or every `annotations/instances_*.json` of an export folder.
 
@@ -444,9 +474,14 @@ def read_coco(
     Args:
         path: a COCO JSON file or an export folder.
         image_dir, rebase_paths, label_schema, policies, report: as in `from_coco`.
+        images_root: the folder item image paths are relative to; the size of an image the
+            file gives none is read from its header there (nothing else is read).
 
     Returns:
         A Dataset.
+
+    Raises:
+        MissingSizesError: images without width and height that could not be read either.
     """
     p = Path(path)
     files = sorted(p.glob("annotations/instances_*.json")) if p.is_dir() else [p]
@@ -461,8 +496,11 @@ def read_coco(
     for f, obj in loaded:
         stem = f.stem.rstrip("0123456789").lower()
         split = "val" if stem.endswith(("val", "validation")) else "train"
-        ds = from_coco(obj, split=split, image_dir=image_dir, rebase_paths=rebase_paths,
-                       label_schema=label_schema, policies=policies, path=str(f), report=report)
+        ds = with_header_sizes(
+            lambda sizes, obj=obj, f=f, split=split, schema=label_schema: from_coco(
+                obj, split=split, image_dir=image_dir, rebase_paths=rebase_paths, label_schema=schema,
+                policies=policies, path=str(f), report=report, sizes=sizes),
+            images_root)
         label_schema = ds.label_schema
         datasets.append(ds)
     return merge_datasets(datasets, [str(f) for f in files])

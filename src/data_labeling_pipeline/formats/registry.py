@@ -18,7 +18,7 @@ SUPPORTED = {
 
 
 def write_format(name: str, dataset, out_dir: Path, *, images_root: str | Path = ".", version: str = "",
-                 description: str = ""):
+                 description: str = "", labels_only: bool = False):
     """Write ``dataset`` as format ``name`` into ``out_dir``; return the LossReport.
 
     Args:
@@ -28,6 +28,11 @@ def write_format(name: str, dataset, out_dir: Path, *, images_root: str | Path =
         images_root: The folder item image paths are relative to (YOLO links images from it).
         version: The dataset version written into COCO ``info``.
         description: The dataset description in COCO ``info``.
+        labels_only: Write no image links or copies (YOLO: label files and data.yaml only; the
+            other formats never hold images), so the images need not be on this machine.
+
+    Raises:
+        MissingImagesError: YOLO without ``labels_only``, when images to link do not exist.
     """
     from . import write_coco, write_csv, write_hf, write_spacy, write_voc, write_yolo
 
@@ -36,7 +41,7 @@ def write_format(name: str, dataset, out_dir: Path, *, images_root: str | Path =
     if name == "voc":
         return write_voc(dataset, out_dir)
     if name == "yolo":
-        return write_yolo(dataset, out_dir, images_root=images_root, link="symlink")
+        return write_yolo(dataset, out_dir, images_root=images_root, link="none" if labels_only else "symlink")
     if name == "spacy":
         return write_spacy(dataset, out_dir)
     if name == "huggingface":
@@ -77,15 +82,19 @@ def write_label_studio(dataset, out_dir: Path):
     return report
 
 
-def verify_format(name: str, folder: Path, dataset) -> list[str]:
-    """Problems found by the official loader of a format (empty: it loads as expected)."""
+def verify_format(name: str, folder: Path, dataset, *, labels_only: bool = False) -> list[str]:
+    """Problems found by the official loader of a format (empty: it loads as expected).
+
+    ``labels_only``: the export was written without images (YOLO label files are checked,
+    not paired with images).
+    """
     from . import verify
 
     if name == "coco":
         return [p for split in ("train", "val") if (f := folder / "annotations" / f"instances_{split}.json").exists()
                 for p in verify.verify_coco(f)]
     if name == "yolo":
-        return verify.verify_yolo(folder)
+        return verify.verify_yolo(folder, labels_only=labels_only)
     if name == "voc":
         return verify.verify_voc(folder)
     if name == "spacy":

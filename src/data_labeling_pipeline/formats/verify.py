@@ -64,9 +64,13 @@ def verify_coco(path: str | os.PathLike) -> list[str]:
     return problems
 
 
-def verify_yolo(root: str | os.PathLike) -> list[str]:
+def verify_yolo(root: str | os.PathLike, *, labels_only: bool = False) -> list[str]:
     """Ultralytics' rules: data.yaml keys, a label file beside each image, class < nc,
-    normalised coordinates in [0, 1], 5 fields a line, no duplicate lines."""
+    normalised coordinates in [0, 1], 5 fields a line, no duplicate lines.
+
+    With `labels_only` (an export written without images) the image folders may be empty
+    or absent and only the label files are checked.
+    """
     import yaml
 
     base = Path(root)
@@ -83,15 +87,18 @@ def verify_yolo(root: str | os.PathLike) -> list[str]:
         problems.append("data.yaml: names keys must be 0..nc-1")
     for split in ("train", "val"):
         folder = base / str(conf.get(split, ""))
-        if not conf.get(split) or not folder.is_dir():
+        if not conf.get(split) or not (folder.is_dir() or labels_only):
             problems.append(f"{split}: image folder {folder} does not exist")
             continue
-        images = {p.relative_to(base).as_posix() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
         labels_dir = base / label_path(folder.relative_to(base).as_posix() + "/x.png").rsplit("/", 1)[0]
         labels = {p.relative_to(base).as_posix() for p in labels_dir.rglob("*.txt")} if labels_dir.is_dir() else set()
-        expected = {label_path(i): i for i in images}
-        problems += [f"{lab}: label file without an image" for lab in sorted(labels - set(expected))]
-        problems += [f"{expected[lab]}: no label file beside the image" for lab in sorted(set(expected) - labels)]
+        if labels_only and not labels_dir.is_dir():
+            problems.append(f"{split}: label folder {labels_dir} does not exist")
+        if not labels_only:
+            images = {p.relative_to(base).as_posix() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
+            expected = {label_path(i): i for i in images}
+            problems += [f"{lab}: label file without an image" for lab in sorted(labels - set(expected))]
+            problems += [f"{expected[lab]}: no label file beside the image" for lab in sorted(set(expected) - labels)]
         for lab in sorted(labels):
             problems += _yolo_lines(base / lab, lab, nc)
     return problems

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -39,6 +41,7 @@ from ._dataset import (
     stems,
 )
 from ._disk import put_many, staged_dir
+from ._missing import NEEDED, MissingSizesError, with_header_sizes
 from ._paths import safe_image_path
 from ._report import LossReport
 
@@ -182,6 +185,7 @@ def from_voc(
     one_based: bool = True,
     policies: dict | None = None,
     report: LossReport | None = None,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Dataset:
     """Read VOC annotation texts (annotation id -> XML) into a Dataset.
 
@@ -197,6 +201,12 @@ def from_voc(
         one_based: the file uses VOC's 1-based inclusive pixels (False: 0-based, xmax exclusive).
         policies: export policies for the returned Dataset.
         report: a LossReport to fill.
+        sizes: item image path -> (width, height), for annotations without a `size`
+            (or with a zero one, as some tools write when they do not know it).
+
+    Raises:
+        MissingSizesError: annotations without a size that `sizes` does not give (one summary;
+            `read_voc(images_root=...)` reads them from the image headers).
 
     Example:
         >>> xml = ("<annotation><filename>a.png</filename><size><width>9</width><height>9</height></size>"
@@ -210,6 +220,8 @@ def from_voc(
         raise ValueError(f"difficult must be 'crowd', 'keep' or 'drop', got {difficult!r}")
     bad = _Problems("Annotations")
     items, labels, order = [], {}, []
+    events: Counter[str] = Counter()  # counted into `report` only once nothing is missing
+    no_size: list[str] = []
     off = 1.0 if one_based else 0.0
     for ann_id in sorted(xml_texts):
         where = f"{ann_id}.xml"
@@ -224,10 +236,14 @@ def from_voc(
             bad.add("filename", str(exc), path=where)
             continue
         try:
-            width, height = (int(float(root.findtext(f"size/{k}") or "nan")) for k in ("width", "height"))
+            width, height = (int(float(root.findtext(f"size/{k}") or "0")) for k in ("width", "height"))
         except ValueError:
             bad.add("size", "size/width and size/height must be numbers", path=where)
             continue
+        if width == 0 or height == 0:  # no size, or 0 written by a tool that did not know it
+            width, height = (sizes or {}).get(image, (0, 0))
+            if width == 0 or height == 0:
+                no_size.append(image)
         boxes = []
         for k, obj in enumerate(root.iter("object")):
             name = (obj.findtext("name") or "").strip()
@@ -239,11 +255,11 @@ def from_voc(
                 continue
             w, h = xmax - xmin + off, ymax - ymin + off
             if not w > 0 or not h > 0:
-                report.count("boxes_degenerate")
+                events["boxes_degenerate"] += 1
                 continue
             box = {"x": xmin - off, "y": ymin - off, "w": w, "h": h, "label": name}
             if (obj.findtext("difficult") or "0").strip() in ("1", "true"):
-                report.count("difficult_read")
+                events["difficult_read"] += 1
                 if difficult == "drop":
                     continue
                 if difficult == "crowd":
@@ -254,6 +270,11 @@ def from_voc(
         items.append({"item_id": ann_id, "data": {"image": image, "width": width, "height": height}})
         labels[ann_id] = {"boxes": boxes}
     bad.raise_if_any()
+    if no_size:
+        raise MissingSizesError(no_size, "Annotations", why=NEEDED, fix="pass sizes={image path: (width, "
+                                "height)}, or add size/width and size/height to the annotations")
+    for event, n in sorted(events.items()):
+        report.count(event, n)
     if label_schema is None:
         label_schema = {"task_type": "bbox", "schema_version": 1, "multi_label": False,
                         "classes": [{"id": k, "name": n} for k, n in enumerate(order, start=1)]}
@@ -261,13 +282,18 @@ def from_voc(
     return make_dataset(items, labels, label_schema, split=split_of, policies=policies)
 
 
-def read_voc(root: str | os.PathLike, **options) -> Dataset:
+def read_voc(root: str | os.PathLike, *, images_root: str | os.PathLike | None = None, **options) -> Dataset:
     """Read a VOC folder: every `Annotations/**/*.xml`; ids listed in `ImageSets/Main/val.txt`
     go to "val", all others to "train".
 
     Args:
         root: the VOC folder.
+        images_root: the folder item image paths are relative to; the size of an image whose
+            annotation has none is read from its header there (nothing else is read).
         **options: passed to `from_voc` (image_dir, rebase_paths, label_schema, ...).
+
+    Raises:
+        MissingSizesError: annotations without a size whose image could not be read either.
     """
     base = Path(root)
     ann_dir = base / "Annotations"
@@ -278,4 +304,6 @@ def read_voc(root: str | os.PathLike, **options) -> Dataset:
     val_list = base / "ImageSets" / "Main" / "val.txt"
     # One id a line (ids may hold spaces), as torchvision and mmdet read image sets.
     val = {ln.strip() for ln in val_list.read_text("utf-8").splitlines()} if val_list.is_file() else set()
-    return from_voc(texts, split={k: "val" if k in val else "train" for k in texts}, **options)
+    split = {k: "val" if k in val else "train" for k in texts}
+    return with_header_sizes(lambda sizes: from_voc(texts, split=split, sizes=sizes, **options), images_root,
+                             source=str(ann_dir))

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import DataError
-from ..media import image_size
 from ._boxes import clean_boxes
 from ._dataset import (
     SPLITS,
@@ -36,10 +35,13 @@ from ._dataset import (
     stems,
 )
 from ._disk import place_images, put_many, staged_dir
+from ._missing import MissingSizesError, read_sizes
 from ._paths import item_ids_for, safe_image_path
 from ._report import LossReport
 
 IMAGE_SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"}
+# Why reading YOLO labels needs the images (or their sizes).
+NORMALISED = "YOLO labels are fractions of the image size, which YOLO files do not record"
 
 
 class YoloExport(NamedTuple):
@@ -196,6 +198,9 @@ def from_yolo(
         policies: export policies for the returned Dataset.
         report: a LossReport to fill (polygons read as boxes, degenerate boxes).
 
+    Raises:
+        MissingSizesError: images that `sizes` gives no size for.
+
     Item ids are the image path after the split folder, without extension
     (`images/train/cats/x.png` -> `cats/x`).
 
@@ -226,12 +231,12 @@ def from_yolo(
         split_of[key] = given or ("val" if found and parts[found[-1]] != "train" else "train")
         rel[key] = "/".join(parts[found[-1] + 1:]) if found else rel[key]
     bad.raise_if_any()
+    no_size = [key for key in sorted(rel) if key not in sizes]
+    if no_size:
+        raise MissingSizesError(no_size, "labels", why=NORMALISED, fix="pass sizes={image path: (width, height)}")
     ids = item_ids_for(sorted(set(rel.values())))
     items, labels, split_by_id = [], {}, {}
     for key in sorted(rel):
-        if key not in sizes:
-            bad.add("$", "no image size given (sizes)", path=key)
-            continue
         w_img, h_img = sizes[key]
         boxes = _parse(label_texts[key] or "", names, w_img, h_img, label_path(key), bad, report)
         item_id = ids[rel[key]]
@@ -283,6 +288,7 @@ def read_yolo(
     root: str | os.PathLike,
     *,
     sizes: dict[str, tuple[int, int]] | None = None,
+    images_root: str | os.PathLike | None = None,
     **options,
 ) -> Dataset:
     """Read a YOLO folder: data.yaml `names`, `train` and `val` image folders inside `root`.
@@ -290,16 +296,25 @@ def read_yolo(
     `train` and `val` (a folder or a list of folders) are taken relative to the folder of
     data.yaml, whatever `path` says, and must stay inside it; each image's label file is found
     by Ultralytics' rule (`label_path`), and an image without one is a background image.
+    Images are looked for in `root` and in `images_root` (the same layout elsewhere, e.g. the
+    images of labels-only YOLO files); a label file whose image is in neither has no size to
+    read, which is an error rather than a silently dropped label.
 
     Args:
         root: the folder holding data.yaml.
         sizes: image path relative to `root` -> (width, height); default: read from each
             image's header (no decoding), with the EXIF orientation applied.
+        images_root: another folder with the `root` layout (`images/train/...`) holding the
+            images; item image paths are relative to it then.
         **options: passed to `from_yolo` (image_dir, label_schema, policies, report).
+
+    Raises:
+        MissingSizesError: label files whose image (hence size) was not found.
     """
     import yaml
 
     base = Path(root)
+    pics = Path(images_root) if images_root is not None else base
     try:
         conf = yaml.safe_load((base / "data.yaml").read_text("utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -310,6 +325,7 @@ def read_yolo(
         raise DataError.single(str(base / "data.yaml"), None, "$.names", "expected class names")
     texts: dict[str, str | None] = {}
     split: dict[str, str] = {}
+    orphans: list[str] = []
     for key in SPLITS:
         entry = conf.get(key) or []
         for folder_name in entry if isinstance(entry, list) else [entry]:
@@ -317,17 +333,30 @@ def read_yolo(
                 folder = safe_image_path(str(folder_name), image_dir="")
             except ValueError as exc:
                 raise DataError.single(str(base / "data.yaml"), None, f"$.{key}", str(exc)) from None
-            _list_images(base, folder, key, texts, split)
+            _list_images(base, pics, folder, key, texts, split, orphans)
+    if orphans:
+        raise MissingSizesError(orphans, base, why=f"{NORMALISED} (no image file for them in {pics.absolute()})",
+                                fix="pass images_root=<a folder with the images in the same layout> so the sizes "
+                                "are read from the image headers (nothing is copied)")
     if sizes is None:
-        sizes = {rel: image_size(base / rel) for rel in texts}
+        found = read_sizes([rel for rel in texts if (pics / rel).is_file()], pics)
+        sizes = {**read_sizes([rel for rel in texts if rel not in found], base), **found}
     return from_yolo(texts, sizes=sizes, names=names, split=split, **options)
 
 
-def _list_images(base: Path, folder: str, key: str, texts: dict, split: dict) -> None:
-    for p in sorted((base / folder).rglob("*")):
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        rel = p.relative_to(base).as_posix()
-        lab = base / label_path(rel)
-        texts[rel] = lab.read_text("utf-8") if lab.is_file() else None
+def _list_images(base: Path, pics: Path, folder: str, key: str, texts: dict, split: dict, orphans: list) -> None:
+    """The images of one data.yaml folder (in `base` or `pics`), their label texts, and the
+    label files of that folder that have no image."""
+    rels = {p.relative_to(top).as_posix() for top in {base, pics} for p in (top / folder).rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES}
+    expected = set()
+    for rel in sorted(rels):
+        lab = label_path(rel)
+        expected.add(lab)
+        path = base / lab
+        texts[rel] = path.read_text("utf-8") if path.is_file() else None
         split[rel] = key
+    labels_dir = label_path(folder.rstrip("/") + "/x.png").rsplit("/", 1)[0]
+    if labels_dir != folder and (base / labels_dir).is_dir():
+        orphans.extend(lab for p in sorted((base / labels_dir).rglob("*.txt"))
+                       if (lab := p.relative_to(base).as_posix()) not in expected)
