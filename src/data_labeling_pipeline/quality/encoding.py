@@ -282,23 +282,53 @@ def item_bounds(table: LongTable) -> np.ndarray:
 def ratings_to_counts(ratings: Any, *, values: Sequence | None = None) -> tuple[np.ndarray, list]:
     """Items x annotators ratings (``None``/NaN missing) to an items x values count matrix.
 
+    A numeric matrix (integers, or floats with NaN for missing) takes one vectorised pass:
+    each rating becomes ``item * n_values + code`` and one ``bincount`` counts them all;
+    other inputs (strings, ``None``) go through object arrays.
+
     Example:
         >>> counts, vals = ratings_to_counts([[1, 1, None], [2, 1, 2]])
         >>> counts.tolist(), vals
         ([[2, 0], [1, 2]], [1, 2])
+        >>> counts, vals = ratings_to_counts(np.array([[1.0, 1.0, np.nan], [2.0, 1.0, 2.0]]))
+        >>> counts.tolist(), vals
+        ([[2, 0], [1, 2]], [1.0, 2.0])
     """
-    arr = np.asarray(ratings, dtype=object)
+    arr = ratings if isinstance(ratings, np.ndarray) and ratings.dtype.kind in "biuf" else None
+    if arr is None:
+        arr = np.asarray(ratings, dtype=object)
     if arr.ndim != 2:
         raise DataError.single(_WHERE, None, "ratings", f"expected items x annotators, got shape {arr.shape}")
     n_items = arr.shape[0]
     flat = arr.reshape(-1)
-    rows = np.repeat(np.arange(n_items), arr.shape[1])
-    keep = ~is_missing(flat)
-    if not keep.any():
+    if arr.dtype.kind == "f":
+        keep = ~np.isnan(flat)
+        rows = np.flatnonzero(keep) // max(arr.shape[1], 1)
+        observed = flat[keep]
+    elif arr.dtype.kind in "biu":
+        rows, observed = None, flat  # nothing can be missing in an integer matrix
+    else:
+        keep = ~is_missing(flat)
+        rows = np.flatnonzero(keep) // max(arr.shape[1], 1)
+        observed = np.array(flat[keep].tolist())
+    if len(observed) == 0:
         k = 0 if values is None else len(values)
         return np.zeros((n_items, k), dtype=np.int64), ([] if values is None else list(values))
-    vals = np.array(flat[keep].tolist())
-    codes, value_list = encode_labels(vals, values)
+    codes, value_list = _encode_values(observed, values)
     k = len(value_list)
-    counts = np.bincount(rows[keep] * k + codes, minlength=n_items * k).reshape(n_items, k)
+    if rows is None:
+        key = (np.arange(n_items, dtype=np.int64) * k)[:, None] + codes.reshape(arr.shape)
+    else:
+        key = rows * k + codes
+    counts = np.bincount(key.reshape(-1), minlength=n_items * k).reshape(n_items, k)
     return counts, value_list
+
+
+def _encode_values(observed: np.ndarray, values: Sequence | None) -> tuple[np.ndarray, list]:
+    """Codes of observed ratings: floats holding whole numbers take the integer ``bincount`` path."""
+    if observed.dtype.kind == "f" and values is None:
+        as_int = observed.astype(np.int64)
+        if np.array_equal(as_int, observed):
+            codes, value_list = encode_labels(as_int, None)
+            return codes, [float(v) for v in value_list]
+    return encode_labels(observed, values)

@@ -4,7 +4,9 @@ Computed from the coincidence matrix (Krippendorff 2011, "Computing Krippendorff
 Alpha-Reliability"): every item with ``m_u >= 2`` values adds ``n_uc n_uk / (m_u - 1)``
 (minus the self-pairs on the diagonal). The coincidence matrix is ``V x V``, so it comes
 from the items x values count matrix by one matrix product, whatever the number of
-annotators.
+annotators. An items x annotators matrix is first turned into those per-item counts in one
+vectorised pass (:func:`~data_labeling_pipeline.quality.encoding.ratings_to_counts`), so the
+dense path costs about what the counts path does.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ def coincidences(counts: Any) -> np.ndarray:
         [[2.0, 1.0], [1.0, 0.0]]
     """
     c = as_counts(counts)
-    m = c @ np.ones(c.shape[1])  # row sums
+    return _coincidences(c, c @ np.ones(c.shape[1]))
+
+
+def _coincidences(c: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The coincidence matrix of float counts ``c`` with row sums ``m``, in one pass over the items."""
     pairable = m >= 2
     cp, mp = (c, m) if pairable.all() else (c[pairable], m[pairable])
     scaled = cp / (mp - 1)[:, None]
@@ -90,10 +96,11 @@ def alpha_from_counts(counts: Any, *, values: Sequence | None = None, level: str
     c = as_counts(counts)
     if c.size == 0 or c.sum() == 0:
         return undefined(EMPTY)
-    n_items = int(((c @ np.ones(c.shape[1])) >= 2).sum())
+    m = c @ np.ones(c.shape[1])  # values per item
+    n_items = int(np.count_nonzero(m >= 2))
     if n_items == 0:
         return undefined(NO_PAIRABLE)
-    o = coincidences(c)
+    o = _coincidences(c, m)
     marg = o.sum(1)
     n = float(marg.sum())
     delta = distance_matrix(marg, values, level)
