@@ -117,3 +117,21 @@ def test_pull_configs_class_order_difference_is_reported(bare_project):
     report = json.loads(project.path("reports/pull.json").read_text("utf-8"))
     assert report["label_configs"]["inbox/label_config.xml"] == [
         "in a different order: config ['negative', 'positive', 'neutral'], schema ['positive', 'negative', 'neutral']"]
+
+
+def test_pull_configs_validate_checks_label_configs_and_exports_with_them(bare_project, monkeypatch):
+    from data_labeling_pipeline.stages.validate import validate_project
+
+    config = renamed_config("textcls").replace('<Choice value="positive"/>\n    <Choice value="negative"/>',
+                                               '<Choice value="negative"/>\n    <Choice value="positive"/>')
+    project = renamed_project(bare_project, "textcls", config)
+    warnings = []
+    checked = validate_project([], start=project.root, warn=warnings.append)
+    assert "inbox/label_config.xml" in checked
+    assert warnings == ["warning: inbox/label_config.xml: control 'mood': in a different order: config "
+                        "['negative', 'positive', 'neutral'], schema ['positive', 'negative', 'neutral']"]
+    assert "inbox/export.json" in validate_project([project.path("inbox/export.json")], start=project.root,
+                                                   warn=warnings.append)
+    project.path("inbox/label_config.xml").write_text(config.replace("neutral", "mixed"), "utf-8")
+    with pytest.raises(DataError, match=r"inbox/label_config.xml: control 'mood': offers classes \['mixed'\]"):
+        validate_project([], start=project.root, warn=warnings.append)

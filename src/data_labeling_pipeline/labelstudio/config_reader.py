@@ -212,6 +212,33 @@ def class_differences(config_classes: list[str] | tuple[str, ...], schema_classe
     return out
 
 
+def check_against_schema(config: LabelConfig, task_type: str, classes: list[str], *,
+                         control: str | None = None) -> tuple[list[Problem], list[str]]:
+    """Problems (classes the schema lacks, no usable control) and warnings (order, unused classes).
+
+    Example:
+        >>> config = parse_label_config('<View><Text name="t" value="$x"/><Choices name="c" toName="t">'
+        ...     '<Choice value="b"/><Choice value="a"/></Choices></View>', path="schema/label_config.xml")
+        >>> problems, warnings = check_against_schema(config, "text_classification", ["a", "b"])
+        >>> problems, warnings
+        ([], ["schema/label_config.xml: control 'c': in a different order: config ['b', 'a'], schema ['a', 'b']"])
+    """
+    try:
+        bound = bind(config, task_type, control=control)
+    except DataError as exc:
+        return list(exc.problems), []
+    problems, warnings = [], []
+    where = f"control {bound.from_name!r}"
+    for difference in class_differences(bound.classes, classes) if bound.classes else ():
+        if difference.startswith("not in schema"):
+            problems.append(Problem(config.path, None, where, f"offers classes {difference.split(': ', 1)[1]} that "
+                                    "schema/labels.yaml lacks; add them to schema/labels.yaml (new classes append) "
+                                    "or remove them from the config"))
+        else:
+            warnings.append(f"{config.path}: {where}: {difference}")
+    return problems, warnings
+
+
 _WANTED = {
     "image_classification": "expected <Choices toName=...> pointing at an <Image>",
     "text_classification": "expected <Choices toName=...> pointing at a <Text>",

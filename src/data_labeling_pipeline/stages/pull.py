@@ -96,7 +96,8 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     annotations: list[dict] = []
     predictions: list[dict] = []
-    configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"])
+    configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"],
+                           params["pull"]["control"])
     bindings: dict[str, dict] = {}
     for shown, document in progress(documents, "pull") if progress else documents:
         parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
@@ -146,8 +147,9 @@ class LabelConfigs:
     lacks is an error (those labels could not be stored); other differences are reported.
     """
 
-    def __init__(self, project: Project, inbox: str, classes: list[str], task_type: str):
+    def __init__(self, project: Project, inbox: str, classes: list[str], task_type: str, control: str | None = None):
         self.project, self.inbox, self.classes, self.task_type = project, inbox.strip("/"), classes, task_type
+        self.control = control
         self.parsed: dict[str, object] = {}
         self.differences: dict[str, list[str]] = {}
 
@@ -163,23 +165,16 @@ class LabelConfigs:
         return self.load(LABEL_CONFIG) if self.project.path(LABEL_CONFIG).is_file() else None
 
     def load(self, relative: str):
-        from ..labelstudio.config_reader import bind, class_differences, parse_label_config
+        from ..labelstudio.config_reader import check_against_schema, parse_label_config
 
         if relative not in self.parsed:
             config = parse_label_config(self.project.path(relative).read_text("utf-8"), path=relative)
             self.parsed[relative] = config
-            try:
-                bound = bind(config, self.task_type)
-            except DataError:
-                return config  # the binding falls back to inference and says why in the report
-            if bound.classes:
-                found = class_differences(bound.classes, self.classes)
-                self.differences[relative] = found
-                extra = [c for c in bound.classes if c not in self.classes]
-                if extra:
-                    raise DataError.single(relative, None, f"control {bound.from_name!r}",
-                                           f"offers classes {extra} that schema/labels.yaml lacks; add them to "
-                                           "schema/labels.yaml (new classes append) or remove them from the config")
+            problems, warnings = check_against_schema(config, self.task_type, self.classes, control=self.control)
+            if any(p.field.startswith("control") for p in problems):
+                raise DataError(problems)  # those labels could not be stored
+            # A config without a fitting control is not used: the binding says why in the report.
+            self.differences[relative] = [w.split(": ", 2)[2] for w in warnings]
         return self.parsed[relative]
 
     def report(self) -> dict[str, list[str]]:

@@ -29,7 +29,8 @@ def validate_project(paths: list[Path], *, start: Path | None = None,
     """
     project = Project.find(start)
     warn = warn or _to_stderr
-    targets = [project.rel(p) for p in paths] or ["params.yaml", "schema/labels.yaml", *RECORD_FILES]
+    targets = [project.rel(p) for p in paths] or ["params.yaml", "schema/labels.yaml", "schema/label_config.xml",
+                                                  *_inbox_configs(project), *RECORD_FILES]
     problems: list[Problem] = []
     checked = []
     items: dict[str, dict] | None = None
@@ -47,6 +48,8 @@ def validate_project(paths: list[Path], *, start: Path | None = None,
                     warn(f"warning: {warning}")
             elif Path(target).name == "labels.yaml":
                 project.label_schema_unchecked()
+            elif target.endswith(".xml"):
+                _check_label_config(project, path, target, warn)
             elif target.endswith(".json"):
                 _check_export(project, path, target)
             elif Path(target).name.startswith(DERIVED):
@@ -77,20 +80,45 @@ def _to_stderr(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
+def _inbox_configs(project: Project) -> list[str]:
+    from .pull import CONFIG_NAME
+
+    inbox = project.path(project.params["pull"]["inbox"])
+    return sorted(project.rel(p) for p in inbox.rglob(CONFIG_NAME)) if inbox.is_dir() else []
+
+
+def _check_label_config(project: Project, path: Path, shown: str, warn: Callable[[str], None]) -> None:
+    """A label config must fit the task type and offer only the schema's classes; other differences warn."""
+    from ..labels import class_names
+    from ..labelstudio.config_reader import check_against_schema, parse_label_config
+
+    config = parse_label_config(path.read_text("utf-8"), path=shown)
+    problems, warnings = check_against_schema(config, project.label_schema["task_type"],
+                                              class_names(project.label_schema),
+                                              control=project.params["pull"]["control"])
+    for warning in warnings:
+        warn(f"warning: {warning}")
+    if problems:
+        raise DataError(problems)
+
+
 def _check_export(project: Project, path: Path, shown: str) -> None:
-    """A Label Studio export file is checked the way the pull stage reads it."""
+    """A Label Studio export file is checked the way the pull stage reads it (with its label config)."""
     import json
 
     from ..labels import class_names
     from ..labelstudio.exports import parse_export
+    from .pull import LabelConfigs
 
     try:
         document = json.loads(path.read_text("utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError.single(shown, exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-    schema = project.label_schema
+    schema, pull = project.label_schema, project.params["pull"]
+    configs = LabelConfigs(project, pull["inbox"], class_names(schema), schema["task_type"], pull["control"])
     parsed = parse_export(document, task_type=schema["task_type"], classes=class_names(schema),
                           multi_label=schema.get("multi_label", False), source_file=shown,
-                          schema_version=schema["schema_version"])
+                          schema_version=schema["schema_version"], label_config=configs.for_export(shown),
+                          from_name=pull["control"], data_key=pull["data_key"])
     if parsed.problems:
         raise DataError(list(parsed.problems))
