@@ -178,3 +178,12 @@ def test_binding_format_converter_reads_a_renamed_export_with_its_config(tmp_pat
                         if p.name != "export_report.json"})
     assert outputs[0] == outputs[1]
     assert sum(len(f["annotations"]) for f in outputs[1].values()) > 0
+
+
+def test_binding_text_loaded_from_a_url_is_refused_with_the_reason():
+    from data_labeling_pipeline.labelstudio.config_reader import check_against_schema
+
+    config = parse_label_config('<View><Text name="t" value="$url" valueType="url"/>'
+                                '<Labels name="l" toName="t"><Label value="PER"/></Labels></View>')
+    problems, _ = check_against_schema(config, "ner", ["PER"])
+    assert len(problems) == 1 and 'valueType="url"' in problems[0].message

@@ -227,7 +227,9 @@ def check_against_schema(config: LabelConfig, task_type: str, classes: list[str]
         bound = bind(config, task_type, control=control)
     except DataError as exc:
         return list(exc.problems), []
-    problems, warnings = [], []
+    target = config.object(bound.to_name)
+    problems = [p for p in config.problems if target is not None and p.field == f"{target.tag}[name={target.name}]"]
+    warnings = []
     where = f"control {bound.from_name!r}"
     for difference in class_differences(bound.classes, classes) if bound.classes else ():
         if difference.startswith("not in schema"):
