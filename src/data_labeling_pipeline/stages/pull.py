@@ -171,9 +171,11 @@ class LabelConfigs:
             config = parse_label_config(self.project.path(relative).read_text("utf-8"), path=relative)
             self.parsed[relative] = config
             problems, warnings = check_against_schema(config, self.task_type, self.classes, control=self.control)
-            if any(p.field.startswith("control") for p in problems):
-                raise DataError(problems)  # those labels could not be stored
-            # A config without a fitting control is not used: the binding says why in the report.
+            # A config without a fitting control is not used (the binding says why in the report);
+            # any other problem (classes the schema lacks, text behind URLs) could not be read right.
+            fatal = [p for p in problems if p.field not in ("", "pull.control")]
+            if fatal:
+                raise DataError(fatal)
             self.differences[relative] = [w.split(": ", 2)[2] for w in warnings]
         return self.parsed[relative]
 
