@@ -1,0 +1,311 @@
+"""Pure glue of the prelabel stage: training set, model version, prediction records, acceptance, retraining.
+
+Everything takes and returns plain records (dicts) and arrays; the stage reads the files and
+params and passes them in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from data_labeling_pipeline.errors import DataError
+
+# Consensus statuses whose label is final enough to train on (flagged / held items are not).
+FINAL_STATUSES = ("accepted", "reviewed")
+PAYLOAD_KEYS = ("label", "labels", "spans", "boxes")
+DECIMALS = 6
+
+
+def training_set(consensus: Iterable[Mapping], *, key: str) -> list[tuple[str, Any]]:
+    """``(item_id, payload)`` of consensus records that are accepted or reviewed and carry ``key``, by item id.
+
+    Example:
+        >>> training_set([{"item_id": "b", "label": "cat", "status": "accepted"},
+        ...               {"item_id": "a", "label": "dog", "status": "flagged"}], key="label")
+        [('b', 'cat')]
+    """
+    if key not in PAYLOAD_KEYS:
+        raise DataError.single("<training_set>", None, "key", f"expected one of {list(PAYLOAD_KEYS)}, got {key!r}")
+    return sorted((r["item_id"], r[key]) for r in consensus
+                  if r.get("status") in FINAL_STATUSES and r.get(key) is not None)
+
+
+def skip_reason(labels: Sequence[Any], *, min_labels: int, classification: bool = True) -> str | None:
+    """Why no model should be trained on these consensus payloads, or ``None`` when one should.
+
+    Example:
+        >>> skip_reason(["cat"] * 10, min_labels=50).split(":")[0]
+        'only 10 consensus labels (accepted or reviewed), prelabel.min_labels is 50'
+        >>> skip_reason(["cat", "dog"], min_labels=2) is None
+        True
+    """
+    if len(labels) < min_labels:
+        return (f"only {len(labels)} consensus labels (accepted or reviewed), prelabel.min_labels is {min_labels}: "
+                "no model trained and no pre-labels written until then")
+    if classification:
+        seen = {tuple(sorted(v)) if isinstance(v, list) else v for v in labels}
+        if len(seen) < 2:
+            return f"all {len(labels)} consensus labels are {next(iter(seen))!r}: a model needs two classes at least"
+    return None
+
+
+def digest(obj: Any, *, length: int = 16) -> str:
+    """Short sha256 hex of the canonical JSON of ``obj`` (sorted keys, compact, UTF-8).
+
+    Example:
+        >>> digest({"b": 1, "a": [1, 2]}) == digest({"a": [1, 2], "b": 1})
+        True
+    """
+    return hashlib.sha256(_canonical(obj).encode("utf-8")).hexdigest()[:length]
+
+
+def _canonical(obj: Any) -> str:
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise DataError.single("<model_version>", None, "params",
+                               f"cannot hash the value ({exc}); expected plain JSON values (no NaN, no objects)"
+                               ) from None
+
+
+def model_version(training: Iterable[tuple[str, Any]], params: Mapping[str, Any]) -> str:
+    """The version of a model trained on ``(item_id, payload)`` pairs with ``params``: a hash of both.
+
+    Order of the pairs does not matter (they are sorted). Put in ``params`` everything else the
+    model depends on: the model options, the schema's classes and version, the checkpoint's
+    sha256 for a user model.
+
+    Example:
+        >>> v = model_version([("b", "dog"), ("a", "cat")], {"C": 1.0})
+        >>> v == model_version([("a", "cat"), ("b", "dog")], {"C": 1.0}), len(v)
+        (True, 16)
+    """
+    pairs = sorted(([str(item_id), payload] for item_id, payload in training),
+                   key=lambda pair: (pair[0], _canonical(pair[1])))
+    return digest({"training": pairs, "params": params})
+
+
+def predictions_from_probabilities(
+    item_ids: Sequence[str],
+    probabilities: Any,
+    classes: Sequence[str],
+    *,
+    model_version: str,
+    multi_label: bool = False,
+    threshold: float = 0.5,
+) -> list[dict]:
+    """Prediction records from a probability matrix (rows = items, columns = schema classes in order).
+
+    - single-label: ``label`` is the argmax (ties to the lower schema index), ``score`` its probability;
+    - multi-label: ``labels`` are the classes at or above ``threshold`` in schema order, ``score`` the
+      least sure of the per-class decisions (``min(max(p, 1 - p))``);
+    - ``probabilities`` is a dict class -> probability over every schema class (the prediction schema's
+      type; canonical JSON sorts its keys, so read it in schema order through ``classes``).
+
+    Values are rounded to 6 decimals after the argmax is taken, so a row may sum to 1 within
+    ``len(classes) * 5e-7`` rather than exactly. Records come sorted by item id.
+
+    Example:
+        >>> records = predictions_from_probabilities(["b", "a"], [[0.2, 0.8], [0.5, 0.5]], ["cat", "dog"],
+        ...                                          model_version="v1")
+        >>> records[0]
+        {'item_id': 'a', 'model_version': 'v1', 'label': 'cat', 'score': 0.5, 'probabilities': {'cat': 0.5, 'dog': 0.5}}
+        >>> records[1]["label"], records[1]["score"]
+        ('dog', 0.8)
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    classes = list(classes)
+    _check_ids(item_ids, len(p))
+    if p.ndim != 2 or p.shape[1] != len(classes) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise DataError.single("<predictions>", None, "probabilities",
+                               f"expected finite values in [0, 1] of shape ({len(item_ids)}, {len(classes)}), "
+                               f"got shape {p.shape}")
+    rounded = np.round(p, DECIMALS)
+    records = []
+    for row, item_id in enumerate(item_ids):
+        record: dict[str, Any] = {"item_id": item_id, "model_version": model_version}
+        if multi_label:
+            record["labels"] = [c for c, v in zip(classes, p[row], strict=True) if v >= threshold]
+            record["score"] = round(float(np.min(np.maximum(p[row], 1 - p[row]))), DECIMALS)
+        else:
+            best = int(np.argmax(p[row]))  # argmax returns the first maximum: the lower schema index
+            record["label"] = classes[best]
+            record["score"] = float(rounded[row, best])
+        record["probabilities"] = {c: float(v) for c, v in zip(classes, rounded[row], strict=True)}
+        records.append(record)
+    return sorted(records, key=lambda r: r["item_id"])
+
+
+def predictions_from_spans(
+    item_ids: Sequence[str], spans: Sequence[Sequence[Mapping]], *, model_version: str
+) -> list[dict]:
+    """NER prediction records; ``score`` is the mean span score (``None`` with no span or no span scores).
+
+    Example:
+        >>> record = predictions_from_spans(["t1"], [[{"start": 0, "end": 3, "label": "PER", "score": 0.5}]],
+        ...                                 model_version="g")[0]
+        >>> record["spans"], record["score"]
+        ([{'start': 0, 'end': 3, 'label': 'PER', 'score': 0.5}], 0.5)
+    """
+    return _region_records(item_ids, spans, "spans", model_version)
+
+
+def predictions_from_boxes(
+    item_ids: Sequence[str], boxes: Sequence[Sequence[Mapping]], *, model_version: str
+) -> list[dict]:
+    """Box prediction records; ``score`` is the mean box score (``None`` with no box or no box scores)."""
+    return _region_records(item_ids, boxes, "boxes", model_version)
+
+
+def same_payload(a: Mapping, b: Mapping, *, iou: float = 0.5) -> bool:
+    """Do two records say the same thing? Label equal; label sets equal; spans equal as (start, end, label)
+    sets; boxes matched one to one with the same label at IoU >= ``iou`` (greedy, best IoU first).
+
+    Example:
+        >>> same_payload({"boxes": [{"x": 0, "y": 0, "w": 10, "h": 10, "label": "car"}]},
+        ...              {"boxes": [{"x": 1, "y": 0, "w": 10, "h": 10, "label": "car"}]})
+        True
+    """
+    if "label" in a or "label" in b:
+        return a.get("label") == b.get("label")
+    if "labels" in a or "labels" in b:
+        return a.get("labels") is not None and b.get("labels") is not None and set(a["labels"]) == set(b["labels"])
+    if "spans" in a or "spans" in b:
+        if a.get("spans") is None or b.get("spans") is None:
+            return False
+        return {(s["start"], s["end"], s["label"]) for s in a["spans"]} == {
+            (s["start"], s["end"], s["label"]) for s in b["spans"]}
+    if a.get("boxes") is None or b.get("boxes") is None:
+        return False
+    return _boxes_match(a["boxes"], b["boxes"], iou)
+
+
+def acceptance_rate(predictions: Iterable[Mapping], consensus: Iterable[Mapping], annotations: Iterable[Mapping],
+                    *, iou: float = 0.5) -> dict[str, Any]:
+    """How often earlier pre-labels were kept.
+
+    - ``consensus``: of the items with a prediction and an accepted or reviewed consensus, the share
+      whose consensus equals the prediction (:func:`same_payload`);
+    - ``annotations``: of the annotations made from a pre-label (``parent_prediction`` set), the share
+      submitted unchanged, i.e. equal to the item's prediction.
+
+    Pass the predictions that annotators saw (the previous ``predictions.jsonl``). A share is
+    ``None`` when nothing counts, with the reason beside it.
+
+    Example:
+        >>> acceptance_rate([{"item_id": "a", "label": "cat"}, {"item_id": "b", "label": "cat"}],
+        ...                 [{"item_id": "a", "label": "cat", "status": "accepted"},
+        ...                  {"item_id": "b", "label": "dog", "status": "reviewed"}],
+        ...                 [{"item_id": "a", "label": "cat", "parent_prediction": 7}])["consensus"]
+        {'n': 2, 'accepted': 1, 'rate': 0.5}
+    """
+    by_item = {p["item_id"]: p for p in predictions}
+    n = kept = 0
+    for record in consensus:
+        prediction = by_item.get(record["item_id"])
+        if prediction is not None and record.get("status") in FINAL_STATUSES:
+            n += 1
+            kept += same_payload(prediction, record, iou=iou)
+    m = unchanged = 0
+    for annotation in annotations:
+        prediction = by_item.get(annotation["item_id"])
+        if annotation.get("parent_prediction") is not None and prediction is not None:
+            m += 1
+            unchanged += same_payload(prediction, annotation, iou=iou)
+    return {"consensus": _share(n, kept, "accepted", "no pre-labelled item has an accepted or reviewed consensus yet"),
+            "annotations": _share(m, unchanged, "unchanged", "no annotation was made from a pre-label yet")}
+
+
+def should_retrain(saved_meta: Mapping[str, Any] | None, *, n_labels: int, params_version: str,
+                   retrain_every: int) -> tuple[bool, str]:
+    """Train a new model, or reuse the saved one? ``(decision, reason)``.
+
+    Retrain when there is no saved model, when ``params_version`` (a :func:`digest` of the model
+    params and the label schema) differs from the saved one, when consensus shrank, or when it
+    grew by ``retrain_every`` (``active_learning.retrain_every_n_labels``) labels or more since
+    the saved model was trained. ``saved_meta`` is what :func:`model_meta` returned then.
+
+    Example:
+        >>> meta = model_meta(model_version="abc", n_labels=100, params_version="p1")
+        >>> should_retrain(meta, n_labels=150, params_version="p1", retrain_every=500)
+        (False, 'reusing model abc: 50 new labels since it was trained, retraining at 500')
+    """
+    if not saved_meta:
+        return True, "no saved model"
+    if saved_meta.get("params_version") != params_version:
+        return True, "the model params or the label schema changed"
+    grown = n_labels - int(saved_meta.get("n_labels", 0))
+    if grown < 0:
+        return True, f"consensus shrank by {-grown} labels since the saved model"
+    if grown >= retrain_every:
+        return True, f"{grown} new labels since the saved model (retrain_every_n_labels: {retrain_every})"
+    return False, (f"reusing model {saved_meta.get('model_version')}: {grown} new labels since it was trained, "
+                   f"retraining at {retrain_every}")
+
+
+def model_meta(*, model_version: str, n_labels: int, params_version: str, **extra: Any) -> dict[str, Any]:
+    """The metadata to save beside a trained model (what :func:`should_retrain` reads back)."""
+    return {"model_version": model_version, "n_labels": n_labels, "params_version": params_version, **extra}
+
+
+def _region_records(item_ids, regions, key, version) -> list[dict]:
+    _check_ids(item_ids, len(regions))
+    records = []
+    for item_id, item_regions in zip(item_ids, regions, strict=True):
+        scores = [r["score"] for r in item_regions if r.get("score") is not None]
+        score = round(float(np.mean(scores)), DECIMALS) if scores else None
+        records.append({"item_id": item_id, "model_version": version, key: [dict(r) for r in item_regions],
+                        "score": score})
+    return sorted(records, key=lambda r: r["item_id"])
+
+
+def _check_ids(item_ids: Sequence[str], n: int) -> None:
+    if len(item_ids) != n:
+        raise DataError.single("<predictions>", None, "item_ids", f"expected one item id per row, got {len(item_ids)} "
+                               f"ids and {n} rows")
+    if len(set(item_ids)) != len(item_ids):
+        raise DataError.single("<predictions>", None, "item_ids", "expected unique item ids, got duplicates")
+
+
+def _share(n: int, k: int, name: str, reason: str) -> dict[str, Any]:
+    if n == 0:
+        return {"n": 0, name: 0, "rate": None, "reason": reason}
+    return {"n": n, name: k, "rate": k / n}
+
+
+def _boxes_match(a: Sequence[Mapping], b: Sequence[Mapping], threshold: float) -> bool:
+    if len(a) != len(b):
+        return False
+    pairs = sorted(((-_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b) if x["label"] == y["label"]))
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    for neg, i, j in pairs:
+        if -neg < threshold:
+            break
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+    return len(used_a) == len(a)
+
+
+def _iou(a: Mapping, b: Mapping) -> float:
+    w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    inter = max(w, 0) * max(h, 0)
+    union = a["w"] * a["h"] + b["w"] * b["h"] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars and arrays in params become plain JSON."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot hash a {type(obj).__name__} in params; pass plain JSON values")
