@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def test_agree_classification_outputs(bare_project):
     # a-txt-08: three annotators, three labels.
     assert "disagreement" in consensus["a-txt-08"]["reasons"]
     review = {r["item_id"]: r for r in jsonl(project.path("annotations/review.jsonl"))}
-    assert "a-txt-08" in review and review["a-txt-08"]["action"] == "review"
+    # Three annotators of at most five: one more annotator (cheap) comes before an expert.
+    assert "a-txt-08" in review and review["a-txt-08"]["action"] == "annotate"
     annotators = json.loads(project.path("metrics/annotators.json").read_text())
     assert set(annotators) == {"ann1@example.com", "ann2@example.com", "ann3@example.com"}
     assert annotators["ann1@example.com"]["accuracy_vs_truth"] == 1.0
@@ -103,6 +105,27 @@ def test_agree_structured_task_types(bare_project, key, metric):
     consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
     payload = "spans" if key == "ner" else "boxes"
     assert all(payload in c for c in consensus.values() if c["n_annotations"])
+
+
+def test_agree_item_that_cannot_take_another_annotator_goes_to_review(bare_project):
+    project = pulled(bare_project, "textcls", quality={"max_annotators_per_sample": 3, "review_budget": None})
+    run_agree(project)
+    review = {r["item_id"]: r for r in jsonl(project.path("annotations/review.jsonl"))}
+    assert review["a-txt-08"]["action"] == "review" and "disagreement" in review["a-txt-08"]["reasons"]
+    assert review["a-txt-08"]["label"] is not None and 0 <= review["a-txt-08"]["expected_error"] <= 1
+
+
+def test_agree_structured_routing_has_no_accuracy_estimate(bare_project, monkeypatch):
+    project = pulled(bare_project, "ner", quality={"min_estimated_accuracy": 0.9, "agreement_threshold": 0.1})
+    run_agree(project)
+    figures = json.loads(project.path("metrics/review.json").read_text())
+    assert figures["n_unannotated"] == 1 and "n_review" in figures
+    assert not [k for k in figures if k.startswith(("estimated_accuracy", "expected_wrong"))]
+    assert all("expected_error" not in c for c in jsonl(project.path("annotations/consensus.jsonl")))
+    assert "expected_error" not in figures["reasons"]["review"]  # no budget filler without a calibrated error
+    with pytest.raises(GateFailed, match=r"estimated accuracy of the exported labels is undefined \(not estimated "
+                                         r"for ner: its confidence is an agreement share"):
+        run_gate(project)
 
 
 def test_agree_bbox_consensus_uses_median_box_and_keeps_explicit_negative(bare_project):
@@ -163,14 +186,15 @@ def test_gate_passes_and_fails_with_exit_3(bare_project, monkeypatch):
     project = pulled(bare_project, "textcls", quality={"agreement_threshold": 0.1})
     run_agree(project)
     assert run_gate(project)[0] == "quality gate passed:"
-    strict = pulled(bare_project, "imgcls", quality={"agreement_threshold": 0.99, "min_annotator_kappa": 0.9})
+    strict = pulled(bare_project, "imgcls", quality={"agreement_threshold": 0.99, "min_annotator_kappa": 0.9,
+                                                     "gate_annotators": True})
     run_agree(strict)
     with pytest.raises(GateFailed) as err:
         run_gate(strict)
     text = str(err.value)
     assert text.startswith("quality gate failed:")
     assert "krippendorff_alpha 0." in text and "is below the threshold 0.99" in text
-    assert "kappa_vs_consensus of ann3@example.com" in text
+    assert re.search(r"kappa_vs_consensus of ann\d@example.com 0\.\d+ is below the minimum 0.9", text)
     monkeypatch.chdir(strict.root)
     result = CliRunner().invoke(app, ["gate"])
     assert result.exit_code == 3

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.quality.encoding import LongTable, category_counts, encode_long
 
 
@@ -189,3 +190,63 @@ def add_model_votes(
         np.concatenate([np.asarray(annotators), np.full(len(model_item_ids), name)]),
         np.concatenate([np.asarray(labels), np.asarray(model_labels)]),
     )
+
+
+def model_vote_posterior(
+    probas: Any,
+    predicted: Any,
+    *,
+    weight: float,
+    n_annotations: Any = None,
+    likelihood: Any = None,
+) -> np.ndarray:
+    """An items x classes posterior with a pre-label model's vote added at a fixed weight.
+
+    The model's vote counts as ``weight`` annotators (0: no effect, 1: one more annotator):
+
+    - majority vote (``likelihood`` is ``None``): the predicted class gets ``weight`` votes,
+      ``(n * p + weight * onehot) / (n + weight)`` with ``n`` the human annotations of the item;
+    - Dawid-Skene: the posterior is multiplied by ``likelihood[:, v] ** weight`` (``v`` the
+      predicted class) and renormalised: one E-step with the model as ``weight`` annotators whose
+      confusion matrix (true x given) is ``likelihood``, e.g. the typical human's.
+
+    Args:
+        probas: Items x classes posterior (vote shares for majority vote).
+        predicted: Class index of the model's prediction per item, ``-1`` where it has none.
+        weight: The model's weight in annotators (>= 0).
+        n_annotations: Human annotations per item (majority vote only).
+        likelihood: Classes x classes confusion of the model's vote (Dawid-Skene only).
+
+    Example:
+        >>> model_vote_posterior(np.array([[0.5, 0.5]]), [1], weight=1.0, n_annotations=[2]).round(3).tolist()
+        [[0.333, 0.667]]
+        >>> conf = np.array([[0.8, 0.2], [0.2, 0.8]])
+        >>> model_vote_posterior(np.array([[0.5, 0.5], [0.9, 0.1]]), [0, -1], weight=1.0, likelihood=conf).tolist()
+        [[0.8, 0.2], [0.9, 0.1]]
+    """
+    p = np.asarray(probas, dtype=float)
+    v = np.asarray(predicted, dtype=np.int64)
+    if v.shape != (len(p),):
+        raise DataError.single("<model votes>", None, "predicted", f"expected one class index per item ({len(p)}), "
+                                                                   f"got shape {v.shape}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not weight >= 0:
+        raise DataError.single("<model votes>", None, "weight", f"expected a number >= 0, got {weight!r}")
+    out = p.copy()
+    has = np.flatnonzero(v >= 0)
+    if len(has) == 0 or weight == 0:
+        return out
+    if likelihood is None:
+        if n_annotations is None:
+            raise DataError.single("<model votes>", None, "n_annotations", "a majority vote needs the vote counts")
+        n = np.asarray(n_annotations, dtype=float)[has]
+        votes = p[has] * n[:, None]
+        votes[np.arange(len(has)), v[has]] += weight
+        out[has] = votes / (n + weight)[:, None]
+        return out
+    c = np.asarray(likelihood, dtype=float)
+    if c.shape != (p.shape[1], p.shape[1]):
+        raise DataError.single("<model votes>", None, "likelihood",
+                               f"expected a {p.shape[1]}x{p.shape[1]} confusion matrix, got {c.shape}")
+    scaled = p[has] * np.maximum(c[:, v[has]].T, 1e-300) ** weight
+    out[has] = scaled / scaled.sum(1, keepdims=True)
+    return out

@@ -27,6 +27,12 @@ class DawidSkene:
         init: ``"majority"`` (vote shares, deterministic) or ``"random"`` (seeded Dirichlet).
         smoothing: Pseudo-count added to every confusion cell and class prior, so a class an
             annotator never used keeps a small probability (no log of zero).
+        shrinkage: Pseudo-labels per confusion row pulling it toward the annotator's one-coin
+            row (overall accuracy on the diagonal, the rest spread evenly); ``"auto"`` = the
+            number of classes squared (as many pseudo-labels as a row has cells to estimate),
+            0 = off. It dominates only while rows have few labels (measured on the 400-item
+            quickstart, 10 classes: consensus 0.915 -> 0.930, estimate 0.954 -> 0.936 vs true
+            0.930); at thousands of labels per row the full confusions take over.
         seed: Seed for the random initialisation.
 
     Attributes:
@@ -34,6 +40,8 @@ class DawidSkene:
         classes_: Class names (schema order); columns of ``probas_``.
         annotators_: Annotator names (sorted).
         probas_: Items x classes posterior over the true class.
+        holdout_probas_: The same, each item scored by confusions fitted without its own votes:
+            the calibrated posterior behind expected errors and estimated accuracies.
         labels_: Consensus class per item (ties broken as in :mod:`.consensus`).
         priors_: Class priors.
         confusions_: Annotators x true class x given label; rows sum to 1.
@@ -44,9 +52,9 @@ class DawidSkene:
         log_likelihood_: Final mean log-likelihood per annotation.
 
     Example:
-        >>> ds = DawidSkene().fit([1, 1, 1, 2, 2, 2], list("abcabc"), ["x", "x", "y", "y", "y", "y"])
+        >>> ds = DawidSkene().fit([1, 1, 1, 2, 2, 2, 3, 3, 3], list("abcabcabc"), list("xxyyyyxxx"))
         >>> ds.labels_.tolist(), ds.n_iter_ >= 1
-        (['x', 'y'], True)
+        (['x', 'y', 'x'], True)
     """
 
     def __init__(
@@ -56,12 +64,14 @@ class DawidSkene:
         tol: float = 1e-9,
         init: str = "majority",
         smoothing: float = 0.01,
+        shrinkage: float | str = "auto",
         seed: int = 0,
     ):
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
         self.smoothing = smoothing
+        self.shrinkage = shrinkage
         self.seed = seed
 
     def _check_params(self) -> None:
@@ -73,6 +83,9 @@ class DawidSkene:
             raise DataError.single("<dawid_skene>", None, "tol", f"expected a number >= 0, got {self.tol!r}")
         if self.init not in ("majority", "random"):
             raise DataError.single("<dawid_skene>", None, "init", f"expected 'majority' or 'random', got {self.init!r}")
+        if not (self.shrinkage == "auto" or (isinstance(self.shrinkage, int | float) and self.shrinkage >= 0)):
+            raise DataError.single("<dawid_skene>", None, "shrinkage",
+                                   f"expected 'auto' or a number >= 0, got {self.shrinkage!r}")
         if not self.smoothing >= 0:
             raise DataError.single(
                 "<dawid_skene>", None, "smoothing", f"expected a number >= 0, got {self.smoothing!r}"
@@ -111,6 +124,7 @@ class DawidSkene:
         clamp_rows, clamp_cols = self._truth_index(table, truth)
         if len(table) == 0 or k == 0:
             self.probas_ = np.zeros((n_items, k))
+            self.holdout_probas_ = self.probas_
             self.priors_ = np.zeros(k)
             self.confusions_ = np.zeros((n_ann, k, k))
             self.skills_ = np.zeros(n_ann)
@@ -146,7 +160,8 @@ class DawidSkene:
             priors /= priors.sum()
             sums = np.zeros((k, n_ann * k))  # true class x (annotator, given label)
             sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
-            conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2) + self.smoothing  # annotator, true, given
+            conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2)  # annotator, true, given
+            conf = conf + self._one_coin_prior(conf) + self.smoothing
             row_sum = conf.sum(2, keepdims=True)
             conf /= np.where(row_sum > 0, row_sum, 1.0)
             # E-step: log posterior = log prior + sum of log confusion entries of the item's annotations.
@@ -173,12 +188,59 @@ class DawidSkene:
         self.priors_ = priors
         self.confusions_ = conf
         self.probas_ = post
+        self.holdout_probas_ = self._holdout(table, post, priors, clamp_rows, clamp_cols)
         given = post[table.item, table.label]
         per_ann = np.bincount(table.annotator, minlength=n_ann)
         self.skills_ = np.bincount(table.annotator, weights=given, minlength=n_ann) / np.maximum(per_ann, 1)
         self._consensus = consensus_from_probas(table, post, method="dawid_skene", skills=self.skills_, votes=votes)
         self.labels_ = np.array(self._consensus.labels, dtype=object)
         return self
+
+    def _holdout(self, table: LongTable, post: np.ndarray, priors: np.ndarray, clamp_rows, clamp_cols) -> np.ndarray:
+        """Each item's posterior from confusions estimated without that item's own soft counts.
+
+        EM fits the confusions on the very items it then scores, so on small projects its
+        posteriors are too sure of themselves; taking each item's contribution back out of the
+        counts (exact, no refit) removes that self-confirmation. Labels still come from ``probas_``.
+        """
+        n_ann, k = len(self.annotators_), post.shape[1]
+        a, g, it = table.annotator, table.label, table.item
+        counts = np.zeros((n_ann, k, k))
+        for t in range(k):
+            counts[:, t, :] = np.bincount(a * k + g, weights=post[it, t], minlength=n_ann * k).reshape(n_ann, k)
+        pseudo = counts + self._one_coin_prior(counts) + self.smoothing
+        own = post[it]  # annotation rows x true classes
+        numerator = np.maximum(pseudo[a, :, g] - own, 1e-300)
+        denominator = np.maximum(pseudo.sum(2)[a] - own, 1e-300)
+        loglik = np.zeros_like(post)
+        np.add.at(loglik, it, np.log(numerator) - np.log(denominator))
+        loglik += np.log(np.maximum(priors, 1e-300))
+        loglik -= loglik.max(1, keepdims=True)
+        out = np.exp(loglik)
+        out /= out.sum(1, keepdims=True)
+        out[clamp_rows] = 0.0
+        out[clamp_rows, clamp_cols] = 1.0
+        return out
+
+    def _one_coin_prior(self, counts: np.ndarray) -> np.ndarray:
+        """Pseudo-counts pulling each confusion row toward the annotator's own one-coin row.
+
+        With few labels per row, unseen confusions would get ~0 probability and posteriors
+        far too sure (a 10-class project with ~40 labels per row trusted its worst annotator at
+        0.98 on three-way splits). The prior spreads ``shrinkage`` pseudo-labels per row as the
+        annotator's overall accuracy on the diagonal and the rest evenly; many labels outweigh it.
+        """
+        k = counts.shape[1]
+        strength = float(k * k) if self.shrinkage == "auto" else float(self.shrinkage)
+        if strength <= 0 or k < 2:
+            return np.zeros_like(counts)
+        diagonal = np.einsum("akk->a", counts)
+        accuracy = (diagonal + 1.0) / (counts.sum((1, 2)) + 2.0)  # a little toward 1/2 when nothing is seen
+        off = (1.0 - accuracy) / (k - 1)
+        prior = np.repeat(off[:, None, None], k, axis=1).repeat(k, axis=2)
+        idx = np.arange(k)
+        prior[:, idx, idx] = accuracy[:, None]
+        return strength * prior
 
     @staticmethod
     def _truth_index(table: LongTable, truth: Mapping | None) -> tuple[np.ndarray, np.ndarray]:

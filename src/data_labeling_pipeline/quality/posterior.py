@@ -85,7 +85,9 @@ def expected_errors(
                     "a majority vote's confidence is a vote share, not a posterior: pass model= (a DawidSkene "
                     "fitted on the same annotations) or item_ids=, annotators=, labels= to fit one")
             model = stand_in_model(item_ids, annotators, labels, classes=consensus.classes)
-        probas = consensus.probas if model is None else np.asarray(model.probas_, dtype=float)
+        # A Dawid-Skene fit's holdout posteriors: each item scored without its own votes (calibrated).
+        probas = consensus.probas if model is None else np.asarray(getattr(model, "holdout_probas_", model.probas_),
+                                                                   dtype=float)
         if model is not None and not np.array_equal(np.asarray(model.items_), consensus.items):
             raise DataError.single(_WHERE, None, "model", "the model was fitted on other items than the consensus")
     else:

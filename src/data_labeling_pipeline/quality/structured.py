@@ -5,50 +5,90 @@ plus the mean IoU of matches). The consensus of an item comes from clustering an
 voting (:func:`span_consensus`, :func:`box_consensus`); an item's *confidence* is
 the share of its annotators whose whole answer matches the consensus (every
 region matched one to one, same label), so it reads like the classification one.
+
+Routing is :func:`.review.route`'s, as for classification, ranked by ``1 - confidence``:
+a vote share, not a posterior, so it orders the queue but is no probability of error.
+The review summary therefore leaves out the expected numbers of wrong labels and the
+estimated accuracies, consensus records carry no ``expected_error``, and the budget left
+is not filled with items that have no reason (a unanimous item would rank as error 0).
+
+This module does not import :mod:`.agree` (which calls it): it takes plain options and
+returns the parts of an ``AgreeResult`` as a dict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from data_labeling_pipeline.quality.annotators import agreement_trend
 from data_labeling_pipeline.quality.boxes import box_agreement, box_consensus, match_boxes
-from data_labeling_pipeline.quality.flags import (
-    DISAGREEMENT,
-    LOW_CONFIDENCE,
-    OUTLIER_ANNOTATOR,
-    TOO_FEW_ANNOTATORS,
-    spot_check,
-)
+from data_labeling_pipeline.quality.flags import DISAGREEMENT, LOW_CONFIDENCE, OUTLIER_ANNOTATOR, SPOT_CHECK
+from data_labeling_pipeline.quality.review import route
 from data_labeling_pipeline.quality.spans import match_spans, span_agreement, span_consensus
-
-if TYPE_CHECKING:
-    from data_labeling_pipeline.quality.agree import AgreeOptions, AgreeResult
+from data_labeling_pipeline.quality.spotcheck import spot_check_sample
 
 CONSENSUS = "__consensus__"
 LOW_F1 = "low_f1"
 # An annotator is an outlier below this F1 against the consensus, once it has enough items to tell.
 MIN_F1, MIN_ITEMS = 0.7, 20
+# Summary figures that need a calibrated probability of error (vote shares are not one).
+CALIBRATED = ("expected_wrong_", "estimated_accuracy_")
 
 
-def structured_agreement(annotations: Sequence[Mapping], decisions: Mapping, options: AgreeOptions) -> AgreeResult:
-    """Agreement, consensus, annotator figures and routing reasons for spans or boxes."""
-    from data_labeling_pipeline.quality.agree import AgreeResult
+def structured_agreement(
+    annotations: Sequence[Mapping],
+    decisions: Mapping,
+    *,
+    task_type: str,
+    classes: Sequence[str],
+    min_annotators: int = 2,
+    max_annotators: int | None = None,
+    min_confidence: float | None = 0.7,
+    review_budget: float | int | None = None,
+    spot_check_rate: float = 0.1,
+    seed: int = 0,
+    window: int = 200,
+) -> dict[str, Any]:
+    """Agreement, consensus, annotator figures and routing of span or box annotations.
 
-    spans = options.task_type == "ner"
+    Args:
+        annotations: Annotation records with ``spans`` (``task_type="ner"``) or ``boxes``.
+        decisions: ``item_id -> decision``; decided items are never queued.
+        task_type: ``"ner"`` or ``"bbox"``.
+        classes: The schema's classes.
+        min_annotators: Fewer annotations: ``annotate`` (``too_few_annotators``).
+        max_annotators: Items below it can take one more annotator.
+        min_confidence: Agreement share below it: ``low_confidence`` (``None``: off).
+        review_budget: Share (float) or number (int) of items the review action may take.
+        spot_check_rate: Share of each annotator's labels a reviewer checks (joint sample).
+        seed: Spot-check seed.
+        window: Labels per window of the agreement trend.
+
+    Returns:
+        ``consensus`` (records with ``confidence``, ``reasons`` and ``spot_check``), ``review``
+        (queue records), ``review_summary``, ``metrics``, ``annotators``, ``report``, ``plots``.
+
+    Example:
+        >>> recs = [{"item_id": "t", "annotator": a, "spans": [{"start": 0, "end": 3, "label": "PER"}]}
+        ...         for a in ("a", "b")]
+        >>> parts = structured_agreement(recs, {}, task_type="ner", classes=["PER"], spot_check_rate=0)
+        >>> parts["consensus"][0]["confidence"], parts["review"]
+        (1.0, [])
+    """
+    spans = task_type == "ner"
     key = "spans" if spans else "boxes"
     records = [{"item_id": a["item_id"], "annotator": a["annotator"], key: a.get(key) or []} for a in annotations]
     if spans:
         figures = {"span_f1_exact": span_agreement(records, match="exact"),
                    "span_f1_overlap": span_agreement(records, match="overlap")}
-        consensus = span_consensus(records, match="overlap", classes=list(options.classes))
+        consensus = span_consensus(records, match="overlap", classes=list(classes))
     else:
         found = box_agreement(records, iou_thresholds=(0.5, 0.75))
         figures = {"box_f1_50": found["f1@0.5"], "box_f1_75": found["f1@0.75"], "box_mean_iou": found["mean_iou"]}
-        consensus = box_consensus(records, iou_threshold=0.5, classes=list(options.classes))
+        consensus = box_consensus(records, iou_threshold=0.5, classes=list(classes))
     by_item: dict[str, list[Mapping]] = {}
     for record in records:
         by_item.setdefault(record["item_id"], []).append(record)
@@ -56,31 +96,49 @@ def structured_agreement(annotations: Sequence[Mapping], decisions: Mapping, opt
               for c in consensus for r in by_item.get(c["item_id"], ())}
     annotators = _annotator_figures(annotations, records, consensus, agrees, key, spans)
     outliers = {a for a, f in annotators.items() if f["flags"]}
-    sampled = spot_check([r["item_id"] for r in records], [r["annotator"] for r in records],
-                         rate=options.spot_check_rate, seed=options.seed)
-    picked: dict[str, list[str]] = {}
-    for record, hit in zip(records, sampled.tolist(), strict=True):
-        if hit:
-            picked.setdefault(record["item_id"], []).append(record["annotator"])
+    dependent = {a: 0 for a in annotators}
+    spot = spot_check_sample([r["item_id"] for r in records], [r["annotator"] for r in records],
+                             rate=spot_check_rate, seed=seed)
 
-    result = AgreeResult()
+    reasons: dict[str, list[str]] = {}
+    shares = []
     for item in consensus:
         members = by_item[item["item_id"]]
-        share = float(np.mean([agrees[(item["item_id"], r["annotator"])] for r in members]))
-        reasons = []
-        if item["n_annotations"] < options.min_annotators:
-            reasons.append(TOO_FEW_ANNOTATORS)
-        if item["n_annotations"] >= 2 and share <= 0.5:
-            reasons.append(DISAGREEMENT)
-        if share < options.min_confidence:
-            reasons.append(LOW_CONFIDENCE)
-        if any(r["annotator"] in outliers for r in members):
-            reasons.append(OUTLIER_ANNOTATOR)
-        if item["item_id"] in picked:
-            reasons.append("spot_check")
-        result.consensus.append({**item, "confidence": share, "reasons": reasons,
-                                 "spot_check": sorted(picked.get(item["item_id"], []))})
-    result.metrics = {
+        hits = [agrees[(item["item_id"], r["annotator"])] for r in members]
+        share = float(np.mean(hits))
+        shares.append(share)
+        why = []
+        if len(members) >= 2 and share <= 0.5:
+            why.append(DISAGREEMENT)
+        hanging = [r["annotator"] for r, hit in zip(members, hits, strict=True)
+                   if r["annotator"] in outliers and hit and _depends(sum(hits), len(hits), min_confidence)]
+        for who in hanging:
+            dependent[who] += 1
+        if hanging:
+            why.append(OUTLIER_ANNOTATOR)
+        if why:
+            reasons[item["item_id"]] = why
+    ids = [c["item_id"] for c in consensus]
+    share_arr = np.asarray(shares, dtype=float)
+    queue, summary = route(np.asarray(ids, dtype=object), 1.0 - share_arr, [c["n_annotations"] for c in consensus],
+                           budget=review_budget, min_annotators=min_annotators, max_annotators=max_annotators,
+                           min_confidence=min_confidence, confidence=share_arr, reasons=reasons,
+                           spot_check=spot, decided=list(decisions), fill_budget=False)
+    queued = {q["item_id"]: q for q in queue}
+    members_of = {i: sorted(r["annotator"] for r in by_item[i]) for i in ids}
+    out_consensus = []
+    for item, share in zip(consensus, shares, strict=True):
+        q = queued.get(item["item_id"])
+        why = list(q["reasons"]) if q else reasons.get(item["item_id"], []) + (
+            [LOW_CONFIDENCE] if min_confidence is not None and share < min_confidence else [])
+        out_consensus.append({**item, "confidence": share, "reasons": why,
+                              "spot_check": members_of[item["item_id"]] if SPOT_CHECK in why else []})
+    review = [{**queued[c["item_id"]], "confidence": c["confidence"], "n_annotations": c["n_annotations"],
+               **({"spot_check": c["spot_check"]} if c["spot_check"] else {})}
+              for c in out_consensus if c["item_id"] in queued]
+    for who, per in annotators.items():
+        per["n_dependent_items"] = dependent[who]
+    metrics = {
         "cohens_kappa": None, "fleiss_kappa": None, "krippendorff_alpha": None, "gwet_ac1": None,
         "percent_agreement": float(np.mean(list(agrees.values()))) if agrees else None,
         **{name: score.overall.value for name, score in figures.items()},
@@ -89,20 +147,31 @@ def structured_agreement(annotations: Sequence[Mapping], decisions: Mapping, opt
         "per_class": {name: {c: s.value for c, s in score.per_class.items() if s.value is not None}
                       for name, score in figures.items()},
     }
-    result.report = {
-        "undefined": {**{m: f"not defined for {options.task_type}; see {', '.join(figures)}" for m in (
+    not_estimated = f"not estimated for {task_type}: its confidence is an agreement share, not a posterior"
+    report = {
+        "undefined": {**{m: f"not defined for {task_type}; see {', '.join(figures)}" for m in (
             "cohens_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")},
-            **{name: s.overall.reason for name, s in figures.items() if s.overall.value is None}},
+            **{name: s.overall.reason for name, s in figures.items() if s.overall.value is None},
+            "estimated_accuracy_exported": not_estimated},
         "percent_agreement": "share of annotations whose whole answer matches the item's consensus",
         "pairs": {name: score.pairs for name, score in figures.items()},
     }
-    result.annotators = annotators
     times = [a.get("created_at") for a in annotations]
     flags = [agrees.get((a["item_id"], a["annotator"]), False) for a in annotations]
-    result.plots = {"agreement_trend.json": [
+    plots = {"agreement_trend.json": [
         {"window": w["window"], "labels": w["n"], "agreement_with_consensus": w["agreement"]}
-        for w in agreement_trend(times, flags, window=options.window)]}
-    return result
+        for w in agreement_trend(times, flags, window=window)]}
+    summary = {k: v for k, v in summary.items() if not k.startswith(CALIBRATED)}
+    return {"consensus": out_consensus, "review": review, "review_summary": summary, "metrics": metrics,
+            "annotators": annotators, "report": report, "plots": plots}
+
+
+def _depends(n_agree: int, n: int, min_confidence: float | None) -> bool:
+    """Whether leaving out one vote for the consensus leaves it without a strict majority, or unconfident."""
+    without = (n_agree - 1) / (n - 1) if n > 1 else 0.0
+    if without <= 0.5:
+        return True
+    return min_confidence is not None and n_agree / n >= min_confidence > without
 
 
 def _same(mine: list, consensus: list, spans: bool) -> bool:

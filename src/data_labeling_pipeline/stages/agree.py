@@ -1,24 +1,29 @@
 """The agree stage: agreement, consensus, annotator figures, review routing.
 
-Reads annotations, items, the hand-reviewed corrections and the label schema;
-writes the consensus and the review queue (records), agreement and annotator
-figures (DVC metrics), a detailed report with the reason of every undefined
-figure, and plot rows. The computations live in `quality.agree`.
+Reads annotations, items, the hand-reviewed corrections, the label schema and, when
+the prelabel stage wrote them, the model's predictions (``annotations/predictions.jsonl``)
+and its cross-validated accuracy (``metrics/prelabel.json``); writes the consensus and
+the review queue (records), agreement, annotator and review-economy figures (DVC
+metrics), a detailed report with the reason of every undefined figure, and plot rows.
+The computations live in `quality.agree`.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..project import ANNOTATIONS, CONSENSUS, ITEMS, REVIEW, Project
+from ..project import ANNOTATIONS, CONSENSUS, ITEMS, PREDICTIONS, REVIEW, Project
 from ..records import write_json, write_jsonl
 
 CORRECTIONS = "annotations/corrections.jsonl"
 METRICS = "metrics/agreement.json"
 ANNOTATORS = "metrics/annotators.json"
+REVIEW_METRICS = "metrics/review.json"
+PRELABEL_METRICS = "metrics/prelabel.json"
 REPORT = "reports/agreement.json"
 PLOTS = "plots"
 
@@ -28,12 +33,18 @@ class AgreeSummary:
     metrics: dict
     review: int
     headline: str
+    review_metrics: dict | None = None
 
     def describe(self) -> str:
         value = self.metrics.get(self.headline)
         shown = "undefined" if value is None else f"{value:.3f}"
-        return (f"agree: {self.headline} {shown} on {self.metrics['n_items']} items, "
-                f"{self.review} items routed to review or annotation -> {REVIEW}")
+        r = self.review_metrics or {}
+        queues = (f"{r.get('n_review', 0)} to review (budget {r.get('budget', 0)}), "
+                  f"{r.get('n_annotate', 0) + r.get('n_unannotated', 0)} to annotate" if r else
+                  f"{self.review} items routed to review or annotation")
+        accuracy = r.get("estimated_accuracy_exported")
+        estimate = "" if accuracy is None else f"; estimated accuracy of the exported labels {accuracy:.3f}"
+        return f"agree: {self.headline} {shown} on {self.metrics['n_items']} items, {queues}{estimate} -> {REVIEW}"
 
 
 def agree_options(params: dict, label_schema: dict):
@@ -41,15 +52,16 @@ def agree_options(params: dict, label_schema: dict):
     from ..quality.agree import AgreeOptions
 
     q = params["quality"]
-    # None (auto_flag_low_confidence: false) is off: no confidence is below 0.
-    low_confidence = q["auto_flag_low_confidence"]
     return AgreeOptions(
         task_type=label_schema["task_type"], classes=class_names(label_schema),
         scale=label_schema.get("scale", "nominal"), metric=q["agreement_metric"],
         threshold=q["agreement_threshold"], min_annotator_kappa=q["min_annotator_kappa"],
+        gate_annotators=q["gate_annotators"], min_estimated_accuracy=q["min_estimated_accuracy"],
         consensus_method=q["consensus_method"], min_annotators=q["min_annotators_per_sample"],
-        min_confidence=0.0 if low_confidence is None else low_confidence, review_gate=q["review_gate"],
-        window=q["qa_every_n_labels"],
+        max_annotators=q["max_annotators_per_sample"],
+        # None (auto_flag_low_confidence: false) is off.
+        min_confidence=q["auto_flag_low_confidence"], review_budget=q["review_budget"],
+        review_gate=q["review_gate"], window=q["qa_every_n_labels"],
         spot_check_rate=q["spot_check_rate"], seed=q["seed"], n_resamples=q["bootstrap_resamples"],
     )
 
@@ -61,14 +73,53 @@ def run_agree(project: Project) -> AgreeSummary:
     annotations = project.read_annotations(ANNOTATIONS, items=items)
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
-    result = agree(annotations, item_ids=items, decisions=decisions, options=options)
+    predictions, name = model_predictions(project, items)
+    result = agree(annotations, item_ids=items, decisions=decisions, options=options,
+                   model_predictions=predictions, model_weight=project.params["quality"]["model_votes"],
+                   model_name=name, model_accuracy=model_accuracy(project) if predictions else None)
     write_jsonl(project.path(CONSENSUS), result.consensus)
     write_jsonl(project.path(REVIEW), result.review)
     write_json(project.path(METRICS), result.metrics)
     write_json(project.path(ANNOTATORS), result.annotators)
+    write_json(project.path(REVIEW_METRICS), result.review_summary)
     write_json(project.path(REPORT), result.report)
     write_plots(project.path(PLOTS), result.plots)
-    return AgreeSummary(result.metrics, len(result.review), options.headline)
+    return AgreeSummary(result.metrics, len(result.review), options.headline, result.review_summary)
+
+
+def model_predictions(project: Project, items: dict[str, dict]) -> tuple[dict[str, str] | None, str]:
+    """item_id -> the pre-label model's class, and its name as a voter (``model:<version>``).
+
+    None when the prelabel stage is off (``prelabel.enabled``: then the file is no dependency of
+    this stage in dvc.yaml, even if an old one lies around) or wrote no predictions (no file, an
+    empty one, or no class labels: NER and boxes). With several model versions in the file the
+    name lists them all.
+    """
+    path = project.path(PREDICTIONS)
+    if not project.params["prelabel"]["enabled"] or not path.exists():
+        return None, "model"
+    from ..checks import annotation_checker
+    from ..records import read_records
+
+    records = read_records(path, project.validators["prediction"],
+                           check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS)
+    labelled = [r for r in records if r.get("label") is not None]
+    if not labelled:
+        return None, "model"
+    versions = sorted({r["model_version"] for r in labelled})
+    return {r["item_id"]: r["label"] for r in labelled}, "model:" + "+".join(versions)
+
+
+def model_accuracy(project: Project) -> float | None:
+    """The pre-label model's cross-validated accuracy from metrics/prelabel.json (None when unknown)."""
+    path = project.path(PRELABEL_METRICS)
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text("utf-8")).get("cv_accuracy")
+    except json.JSONDecodeError:
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def review_decisions(project: Project, annotations: list[dict], items: dict[str, dict]) -> dict[str, dict]:

@@ -3,7 +3,10 @@
 Reads items, the consensus and the label schema; writes `labeled_data/<format>/`
 (each with `export_report.json`) and `metrics/export.json` (numbers only). Items
 held for review (`quality.review_gate`) and items without a consensus label are
-not exported, and are counted. Everything is written into a staging folder
+not exported, and are counted. Both carry the estimated accuracy of the exported
+labels per split and overall (`all`): one minus their mean expected error from the
+consensus, reviewed items counting as correct (classification; spans and boxes have
+no calibrated expected error). Everything is written into a staging folder
 first: with `export.fail_on_loss` a loss leaves the previous export untouched.
 """
 
@@ -35,12 +38,17 @@ class ExportSummary:
     held: int = 0
     unlabeled: int = 0
     rotated_dropped: int = 0
+    estimated_accuracy: dict | None = None
 
     def describe(self) -> str:
         shown = ", ".join(f"{name} ({sum(r['items'].get(s, {}).get('out', 0) for s in r['items'])} items)"
                           for name, r in sorted(self.formats.items()))
+        estimate = ""
+        if self.estimated_accuracy:
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(self.estimated_accuracy.items()) if k != "all")
+            estimate = f"; estimated accuracy {self.estimated_accuracy['all']:.3f} ({parts})"
         return (f"export: {self.exported} items -> {shown}; {self.held} held for review, "
-                f"{self.unlabeled} without a label")
+                f"{self.unlabeled} without a label{estimate}")
 
 
 def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
@@ -56,6 +64,7 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     summary = ExportSummary(held=left_out["held"], rotated_dropped=left_out["rotated_dropped"])
     summary.unlabeled = len(items) - len(labels) - summary.held
     split = assign_split(labels, val_fraction=round(1 - options["train_val_split"], 12), seed=options["seed"])
+    accuracy = summary.estimated_accuracy = estimated_accuracy_by_split(consensus, split)
     dataset = make_dataset([i for i in items if i["item_id"] in labels], labels, schema, split=split,
                            policies={k: options[k] for k in ("crowd", "empty_images", "span_alignment")})
     version = dataset_version(project)
@@ -65,10 +74,14 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     try:
         metrics: dict = {"items_exported": len(labels), "items_held_for_review": summary.held,
                          "items_unlabeled": summary.unlabeled, "rotated_dropped": summary.rotated_dropped}
+        if accuracy is not None:
+            metrics["estimated_accuracy"] = accuracy
         for name in options["formats"]:
             report = write_format(name, dataset, staging / name, images_root=project.root, version=version,
                                   description=project.params["project"]["name"])
             payload = report.as_dict()
+            if accuracy is not None:
+                payload["estimated_accuracy"] = accuracy
             write_json(staging / name / REPORT, payload)
             summary.formats[name] = payload
             metrics[name] = _numbers(payload)
@@ -89,6 +102,24 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     write_json(project.path(METRICS), metrics)
     summary.exported = len(labels)
     return summary
+
+
+def estimated_accuracy_by_split(consensus: list[dict], split: dict[str, str]) -> dict[str, float] | None:
+    """``split -> estimated accuracy`` of the exported labels, plus ``all``; None without expected errors.
+
+    >>> estimated_accuracy_by_split([{"item_id": "a", "expected_error": 0.1}, {"item_id": "b", "expected_error": 0.3,
+    ...     "status": "reviewed"}, {"item_id": "c", "expected_error": 0.2}], {"a": "train", "b": "train", "c": "val"})
+    {'all': 0.9, 'train': 0.95, 'val': 0.8}
+    """
+    from ..quality.review import estimated_accuracy
+
+    rows = [c for c in consensus if c["item_id"] in split]
+    if not rows or any(c.get("expected_error") is None for c in rows):
+        return None
+    errors = [c["expected_error"] for c in rows]
+    reviewed = [c.get("status") == "reviewed" for c in rows]
+    out = estimated_accuracy(errors, correct=reviewed, groups=[split[c["item_id"]] for c in rows])
+    return {"all": round(estimated_accuracy(errors, correct=reviewed), 6), **out}
 
 
 def dataset_version(project: Project) -> str:

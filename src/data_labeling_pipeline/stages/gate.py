@@ -1,4 +1,10 @@
-"""`dlp gate`: fail CI (exit 3) when agreement is below the thresholds in params.yaml."""
+"""`dlp gate`: fail CI (exit 3) when agreement is below the thresholds in params.yaml.
+
+Checks the headline agreement figure; with ``quality.gate_annotators`` each annotator's
+latest-window kappa against ``quality.min_annotator_kappa``; with
+``quality.min_estimated_accuracy`` the estimated accuracy of the exported labels
+(``metrics/review.json``). See :mod:`..quality.gate`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 
 from ..errors import GateFailed, ProjectError
 from ..project import Project
-from .agree import ANNOTATORS, METRICS, REPORT
+from .agree import ANNOTATORS, METRICS, REPORT, REVIEW_METRICS
 
 
 def run_gate(project: Project) -> list[str]:
@@ -19,9 +25,12 @@ def run_gate(project: Project) -> list[str]:
     metric = q["agreement_metric"]
     if metric == "auto":
         metric = DEFAULT_METRIC[project.params["project"]["task_type"]]
+    minimum = q["min_estimated_accuracy"]
+    review = _read(project, REVIEW_METRICS) if minimum is not None else None
     result = evaluate_gate(metrics, annotators, metric=metric, threshold=q["agreement_threshold"],
-                           min_annotator_score=q["min_annotator_kappa"], on_undefined=q["on_undefined"],
-                           reasons=report.get("undefined", {}))
+                           min_annotator_score=q["min_annotator_kappa"] if q["gate_annotators"] else None,
+                           on_undefined=q["on_undefined"], reasons=report.get("undefined", {}),
+                           review=review, min_estimated_accuracy=minimum)
     if not result.passed:
         lines = ["quality gate failed:", *(f"  - {f}" for f in result.failures),
                  *(f"  warning: {w}" for w in result.warnings)]
