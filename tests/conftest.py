@@ -6,12 +6,18 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
+# Small matrices everywhere: one BLAS thread per process is faster than two fighting over 2 cores
+# (measured: a 200 x 400 logistic regression 0.03 s vs 1.1 s). Set before numpy loads; subprocesses
+# (dvc repro -> dlp) inherit it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from data_labeling_pipeline.config import dump_params, with_defaults
-from data_labeling_pipeline.labels import new_label_schema
-from data_labeling_pipeline.project import Project
-from data_labeling_pipeline.repo.scaffold import labels_yaml
+import pytest  # noqa: E402 (after the thread settings)
+
+from data_labeling_pipeline.config import dump_params, with_defaults  # noqa: E402 (after the thread settings)
+from data_labeling_pipeline.labels import new_label_schema  # noqa: E402 (after the thread settings)
+from data_labeling_pipeline.project import Project  # noqa: E402 (after the thread settings)
+from data_labeling_pipeline.repo.scaffold import labels_yaml  # noqa: E402 (after the thread settings)
 
 ASSETS = Path(__file__).parent / "assets"
 

@@ -233,16 +233,20 @@ def test_config_example_documents_every_key():
             assert yaml.safe_load(text)[section][key] == value, f"{section}.{key}"
 
 
-def test_config_enabled_flags_choose_pipeline_stages(monkeypatch):
+def test_config_enabled_flags_choose_pipeline_stages(tmp_path):
     from data_labeling_pipeline.repo import pipeline
 
     params = load_params(SEED)
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "export"]
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "select", "export"]
     assert pipeline.pipeline_stages(params)["export"]["outs"] == ["labeled_data"]
-    # A stage a flag turns off is left out (the select stage will be one such entry).
-    select = ("select", lambda p: {"cmd": "dlp select"}, lambda p: p["active_learning"]["enabled"])
-    monkeypatch.setattr(pipeline, "STAGES", (*pipeline.STAGES[:2], select, pipeline.STAGES[2]))
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "select", "export"]
+    # The seed's checkpoint is a dep of prelabel once the file is there (dvc refuses a missing dep).
+    assert "models/weak_classifier.pt" not in pipeline.pipeline_stages(params, tmp_path)["prelabel"]["deps"]
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/weak_classifier.pt").write_bytes(b"")
+    assert "models/weak_classifier.pt" in pipeline.pipeline_stages(params, tmp_path)["prelabel"]["deps"]
     params["active_learning"]["enabled"] = False
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "export"]
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "export"]
     assert "select" not in pipeline.dvc_yaml(params)
+    params["prelabel"]["enabled"] = False
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "export"]
+    assert "annotations/predictions.jsonl" not in pipeline.dvc_yaml(params)

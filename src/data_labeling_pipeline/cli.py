@@ -97,6 +97,22 @@ def agree(quiet: bool = QUIET) -> None:
     _say(quiet, run_agree(Project.find()).describe())
 
 
+@app.command()
+def prelabel(
+    shard: str = typer.Option(None, "--shard", help="Only featurize shard i of n (i/n), for batch systems."),
+    merge: bool = typer.Option(False, "--merge", help="Finish from the shard files of --shard runs."),
+    quiet: bool = QUIET,
+) -> None:
+    """Train or reuse the weak model and pre-label every item (the prelabel stage)."""
+    from .progress import progress_bar
+    from .project import Project
+    from .stages.prelabel import parse_shard, run_prelabel
+
+    summary = run_prelabel(Project.find(), shard=parse_shard(shard) if shard else None, merge=merge,
+                           progress=progress_bar(not quiet))
+    _say(quiet, summary.describe())
+
+
 @app.command(name="select")
 def select_batch(quiet: bool = QUIET) -> None:
     """Choose the next items to label by active learning, into queue/next.jsonl (the select stage)."""

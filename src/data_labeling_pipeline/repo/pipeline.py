@@ -7,6 +7,7 @@ metrics), so `dvc repro` re-runs only what changed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -28,15 +29,51 @@ def agree_stage(params: dict) -> dict[str, Any]:
                                                          "y": "agreement_with_consensus", "template": "linear"}}]
     if classification:
         plots.insert(0, {"plots/confusion": {"cache": False, "x": "consensus", "y": "label", "template": "confusion"}})
+    deps = ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/corrections.jsonl",
+            "schema/labels.yaml"]
+    if params["prelabel"]["enabled"]:  # the weak model may vote (quality.model_votes) and flags model_disagrees
+        deps += ["annotations/predictions.jsonl", "metrics/prelabel.json"]
     return {
         "cmd": "dlp agree --quiet",
-        "deps": ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/corrections.jsonl",
-                 "schema/labels.yaml"],
-        "params": ["project", "quality"],
+        "deps": deps,
+        "params": ["project", "quality", "prelabel.enabled"],
         "outs": ["annotations/consensus.jsonl", "annotations/review.jsonl",
                  {"reports/agreement.json": {"cache": False}}],
-        "metrics": [{"metrics/agreement.json": {"cache": False}}, {"metrics/annotators.json": {"cache": False}}],
+        "metrics": [{"metrics/agreement.json": {"cache": False}}, {"metrics/annotators.json": {"cache": False}},
+                    {"metrics/review.json": {"cache": False}}],
         "plots": plots,
+    }
+
+
+def prelabel_stage(params: dict, root: Path | None = None) -> dict[str, Any]:
+    deps = ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/pulled_predictions.jsonl",
+            "annotations/corrections.jsonl", "schema/labels.yaml"]
+    checkpoint = params["active_learning"]["model_checkpoint"]
+    # dvc refuses a dep that does not exist, and the seed's checkpoint may come later: until then the stage
+    # uses the default weak model; `dlp init --force` adds the dep once the file is there.
+    if checkpoint and root is not None and (root / checkpoint).exists():
+        deps.append(checkpoint)
+    # Image files need no dep of their own: items.jsonl records each image's sha256 at ingest.
+    return {
+        "cmd": "dlp prelabel --quiet",
+        "deps": deps,
+        "params": ["project", "quality", "prelabel", "active_learning.model_checkpoint",
+                   "active_learning.retrain_every_n_labels"],
+        "outs": ["annotations/predictions.jsonl", "annotations/embeddings.npy", "annotations/embeddings.items.json",
+                 {"models/prelabel": {"persist": True}}, {"reports/prelabel.json": {"cache": False}}],
+        "metrics": [{"metrics/prelabel.json": {"cache": False}}],
+    }
+
+
+def select_stage(params: dict) -> dict[str, Any]:
+    return {
+        "cmd": "dlp select --quiet",
+        "deps": ["annotations/items.jsonl", "annotations/consensus.jsonl", "annotations/review.jsonl",
+                 "annotations/predictions.jsonl", "annotations/embeddings.npy", "annotations/embeddings.items.json",
+                 "schema/labels.yaml"],
+        "params": ["active_learning"],
+        "outs": ["queue/next.jsonl"],
+        "metrics": [{"metrics/select.json": {"cache": False}}],
     }
 
 
@@ -51,30 +88,32 @@ def export_stage(params: dict) -> dict[str, Any]:
 
 
 # The pipeline in order: (name, the stage's dvc.yaml entry, whether these params turn it on).
-# A new stage is one entry here, e.g. between agree and export:
-#     ("prelabel", prelabel_stage, lambda params: params["prelabel"]["enabled"]),
-#     ("select", select_stage, lambda params: params["active_learning"]["enabled"]),
+# prelabel runs before agree: it trains on its own human-only consensus, so agree can count the
+# model as a voter without a cycle. select needs prelabel's probabilities and embeddings.
 STAGES: tuple[tuple[str, Callable[[dict], dict[str, Any]], Callable[[dict], bool]], ...] = (
     ("pull", pull_stage, lambda params: True),
+    ("prelabel", prelabel_stage, lambda params: params["prelabel"]["enabled"]),
     ("agree", agree_stage, lambda params: True),
+    ("select", select_stage, lambda params: params["active_learning"]["enabled"] and params["prelabel"]["enabled"]),
     ("export", export_stage, lambda params: True),
 )
 
 
-def pipeline_stages(params: dict) -> dict[str, dict[str, Any]]:
+def pipeline_stages(params: dict, root: Path | None = None) -> dict[str, dict[str, Any]]:
     """name -> dvc.yaml entry of every stage these (canonical) params turn on, in pipeline order.
 
     >>> from data_labeling_pipeline.config import with_defaults
     >>> list(pipeline_stages(with_defaults({"project": {"name": "x", "task_type": "ner", "classes": ["PER"]}})))
     ['pull', 'agree', 'export']
     """
-    return {name: build(params) for name, build, wanted in STAGES if wanted(params)}
+    return {name: build(params, root) if name == "prelabel" else build(params)
+            for name, build, wanted in STAGES if wanted(params)}
 
 
-def dvc_yaml(params: dict) -> str:
-    """The text of dvc.yaml for a project with these params."""
+def dvc_yaml(params: dict, root: Path | None = None) -> str:
+    """The text of dvc.yaml for a project with these params (in ``root``, to see which files exist)."""
     import yaml
 
     header = "# Written by `dlp init`. `dvc repro` runs the stages whose inputs changed.\n"
-    return header + yaml.safe_dump({"stages": pipeline_stages(params)}, sort_keys=False, allow_unicode=True,
+    return header + yaml.safe_dump({"stages": pipeline_stages(params, root)}, sort_keys=False, allow_unicode=True,
                                    width=100)

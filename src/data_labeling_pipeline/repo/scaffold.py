@@ -106,7 +106,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     for name, schema in record_schemas(label_schema).items():
         write(f"schema/{name}.schema.json", json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
     write("schema/label_config.xml", label_config(project["task_type"], project["classes"]))
-    write("dvc.yaml", dvc_yaml(params))
+    write("dvc.yaml", dvc_yaml(params, root))
     write(".gitignore", GITIGNORE, keep=True)
     write(".github/workflows/labels.yml", WORKFLOW, keep=True)
     write(".dvcignore", DVCIGNORE, keep=True)

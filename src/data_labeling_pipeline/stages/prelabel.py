@@ -1,0 +1,478 @@
+"""The prelabel stage: a weak model proposes a label for every item, so annotators verify instead of create.
+
+It runs after pull and before agree. It trains on the human consensus of accepted or
+reviewed items, computed here by the agree stage's own function from human votes only:
+the model never learns from its own votes, and the pipeline has no cycle (agree may then
+count the model as one more voter).
+
+Outputs: ``annotations/predictions.jsonl`` (label, score, probabilities over the schema's
+classes), one float32 embedding per item (``annotations/embeddings.npy``, rows in the order
+of ``annotations/embeddings.items.json``) for the select stage, the model under ``models/``
+and ``metrics/prelabel.json``.
+
+Deterministic: features, folds and models are seeded and rows sorted by item id. The saved
+model (a DVC ``persist`` output) is reused until the consensus has grown by
+``active_learning.retrain_every_n_labels`` or its params or schema changed; so the same inputs
+and the same saved model give the same bytes, and a fresh clone trains the same model from the
+same consensus.
+
+Feature extraction, the expensive part on images, can run in hash shards: on a Dask cluster
+(``prelabel.engine: dask``) or one shard at a time on any batch system (``dlp prelabel --shard
+i/n``, then ``--merge``). The merged features equal a local run's, so every output does too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, ProjectError
+from ..project import ANNOTATIONS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, Project
+from ..records import atomic_write_text, write_json, write_jsonl
+
+MODELS = "models/prelabel"  # a DVC persist output: the saved model survives `dvc repro`
+MODEL = "models/prelabel/model.pkl"
+MODEL_META = "models/prelabel/meta.json"
+METRICS = "metrics/prelabel.json"
+REPORT = "reports/prelabel.json"
+SHARDS = "annotations/prelabel-shards"
+PULLED_PREDICTIONS = "annotations/pulled_predictions.jsonl"
+TRAINED_STATUSES = ("accepted", "reviewed")
+EMBEDDING_DIM = 64
+DECIMALS = 6
+
+
+@dataclass
+class PrelabelSummary:
+    metrics: dict
+    reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        m = self.metrics
+        if self.reason:
+            return f"prelabel: no pre-labels ({self.reason}); embeddings for {m['items_embedded']} items"
+        if self.notes:
+            return "; ".join(self.notes) + "\n" + self._trained()
+        return self._trained()
+
+    def _trained(self) -> str:
+        m = self.metrics
+        if m.get("user_model") and not m.get("checkpoint_missing"):
+            return f"prelabel: your model (model_checkpoint) pre-labelled {m['items_predicted']} items -> {PREDICTIONS}"
+        cv = m.get("cv_accuracy")
+        shown = "" if cv is None else f", cross-validated accuracy {cv:.3f} +/- {m['cv_accuracy_std']:.3f}"
+        how = "trained" if m["trained"] else "reused"
+        return (f"prelabel: model {how} on {m['n_labels']} consensus labels{shown}; "
+                f"{m['items_predicted']} items pre-labelled -> {PREDICTIONS}")
+
+
+def run_prelabel(project: Project, *, shard: tuple[int, int] | None = None, merge: bool = False,
+                 progress=None) -> PrelabelSummary:
+    """Train or reuse the weak model, predict every item, write predictions, embeddings and metrics.
+
+    Args:
+        project: the labeling project.
+        shard: ``(i, n)``: only compute the features of shard ``i`` of ``n`` into ``annotations/prelabel-shards``.
+        merge: build the outputs from the shard files instead of computing features here.
+        progress: a progress-bar wrapper (``progress(iterable, description)``) or None.
+    """
+    params = project.params
+    options = params["prelabel"]
+    schema = project.label_schema
+    items = sorted(project.read_items(ITEMS), key=lambda item: item["item_id"])
+    kind = feature_kind(schema["task_type"])
+    if shard is not None:
+        return _write_shard(project, items, kind, shard, options, progress)
+    if merge:
+        features = _merge_shards(project, items, kind)
+    else:
+        features = compute_features(project, items, kind, options, progress=progress)
+    return _finish(project, items, kind, features)
+
+
+def feature_kind(task_type: str) -> str:
+    """What the default model reads: ``image`` pixels or ``text``."""
+    return "image" if task_type in ("image_classification", "bbox") else "text"
+
+
+def shard_of(item_id: str, n_shards: int) -> int:
+    """The shard of an item: a hash of its id, so adding items never moves the others."""
+    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") % n_shards
+
+
+def featurize(kind: str, values: list[str]) -> np.ndarray | list[str]:
+    """Image paths -> float32 feature rows (the expensive part); texts pass through."""
+    if kind == "text":
+        return list(values)
+    from ..models.features import HOG_SIZE, image_features, load_gray
+
+    return image_features([load_gray(path, size=HOG_SIZE) for path in values])
+
+
+def compute_features(project: Project, items: list[dict], kind: str, options: dict, *, progress=None):
+    """Features of every item, locally in batches or on a Dask cluster in hash shards (same result).
+
+    None when images are not in the project (served from elsewhere, or not fetched yet): there are
+    no pixels to learn from, which the stage reports instead of failing.
+    """
+    if kind == "image" and missing_images(project, items):
+        return None
+    values = _inputs(project, items, kind)
+    if kind == "text":
+        return values
+    if options["engine"] == "dask":
+        return _dask_features(values, [item["item_id"] for item in items], options)
+    size = max(1, options["batch_size"])
+    batches = [values[i:i + size] for i in range(0, len(values), size)]
+    parts = [featurize(kind, batch) for batch in (progress(batches, "prelabel") if progress else batches)]
+    from ..models.features import feature_dim
+
+    return np.vstack(parts) if parts else np.zeros((0, feature_dim()), dtype=np.float32)
+
+
+def missing_images(project: Project, items: list[dict]) -> list[str]:
+    """Image paths of items that are not files in the project (URLs, or data not fetched)."""
+    return [item["data"]["image"] for item in items if not project.path(item["data"]["image"]).is_file()]
+
+
+def _inputs(project: Project, items: list[dict], kind: str) -> list[str]:
+    if kind == "text":
+        return [item["data"]["text"] for item in items]
+    paths = []
+    for item in items:
+        path = project.path(item["data"]["image"])
+        if not path.is_file():
+            raise DataError.single(ITEMS, None, f"item {item['item_id']!r}",
+                                   f"image {item['data']['image']} is not in the project; run dvc pull (or dvc "
+                                   "checkout) to fetch the data, or dlp ingest it")
+        paths.append(str(path))
+    return paths
+
+
+def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> np.ndarray:
+    """Features of hash shards on a dask.distributed cluster, put back in item order."""
+    from ..errors import require
+
+    distributed = require("dask.distributed", "dask")
+    shards = [[row for row, item_id in enumerate(item_ids) if shard_of(item_id, options["shards"]) == s]
+              for s in range(options["shards"])]
+    cluster = None
+    if options["scheduler"]:
+        client = distributed.Client(options["scheduler"])
+    else:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    try:
+        futures = [client.submit(featurize, "image", [paths[r] for r in rows], pure=False) for rows in shards if rows]
+        results = client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    from ..models.features import feature_dim
+
+    out = np.zeros((len(paths), feature_dim()), dtype=np.float32)
+    for rows, part in zip([r for r in shards if r], results, strict=True):
+        out[rows] = part
+    return out
+
+
+def _write_shard(project: Project, items: list[dict], kind: str, shard: tuple[int, int], options: dict,
+                 progress) -> PrelabelSummary:
+    index, n_shards = shard
+    if not 0 <= index < n_shards:
+        raise DataError.single("<arguments>", None, "--shard", f"expected i/n with 0 <= i < n, got {index}/{n_shards}")
+    mine = [item for item in items if shard_of(item["item_id"], n_shards) == index]
+    features = compute_features(project, mine, kind, {**options, "engine": "local"}, progress=progress)
+    folder = project.path(SHARDS)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [item["item_id"] for item in mine]
+    target = folder / f"shard-{index:04d}-of-{n_shards:04d}.npz"
+    tmp = folder / f".{target.name}.tmp.npz"
+    np.savez(tmp, item_ids=np.asarray(ids, dtype=object).astype(str),
+             features=np.asarray(features if kind == "image" else np.zeros((len(ids), 0), np.float32)))
+    tmp.replace(target)
+    return PrelabelSummary({"items_embedded": len(ids), "shard": index, "shards": n_shards},
+                           reason=f"shard {index}/{n_shards} featurized into {project.rel(target)}")
+
+
+def _merge_shards(project: Project, items: list[dict], kind: str):
+    if kind == "text":
+        return [item["data"]["text"] for item in items]
+    files = sorted(project.path(SHARDS).glob("shard-*-of-*.npz"))
+    if not files:
+        raise ProjectError(f"no shard files in {SHARDS}/; run dlp prelabel --shard i/n for every i first")
+    counts = {f.name.split("-of-")[1] for f in files}
+    if len(counts) != 1 or len(files) != int(next(iter(counts)).split(".")[0]):
+        raise ProjectError(f"{SHARDS}/ holds {len(files)} shard files of different runs or an incomplete set "
+                           f"({', '.join(f.name for f in files)}); run every shard of one --shard i/n split")
+    row_of = {item["item_id"]: row for row, item in enumerate(items)}
+    from ..models.features import feature_dim
+
+    out = np.zeros((len(items), feature_dim()), dtype=np.float32)
+    seen = 0
+    for path in files:
+        with np.load(path, allow_pickle=False) as data:
+            for item_id, row in zip(data["item_ids"].tolist(), data["features"], strict=True):
+                if item_id not in row_of:
+                    raise ProjectError(f"{project.rel(path)} holds item {item_id!r}, which is no longer in {ITEMS}; "
+                                       "run the shards again")
+                out[row_of[item_id]] = row
+                seen += 1
+    if seen != len(items):
+        raise ProjectError(f"the shards hold {seen} of {len(items)} items; items changed since they ran: "
+                           "run them again")
+    return out
+
+
+def human_consensus(project: Project, items: list[dict]) -> list[dict]:
+    """The consensus of human annotations (and review decisions), as the agree stage computes it."""
+    from ..quality.agree import agree
+    from .agree import agree_options, review_decisions
+
+    by_id = {item["item_id"]: item for item in items}
+    annotations = project.read_annotations(ANNOTATIONS, items=by_id)
+    decisions = review_decisions(project, annotations, by_id)
+    options = agree_options(project.params, project.label_schema)
+    from dataclasses import replace
+
+    result = agree(annotations, item_ids=by_id, decisions=decisions, options=replace(options, n_resamples=0))
+    return result.consensus
+
+
+def _finish(project: Project, items: list[dict], kind: str, features) -> PrelabelSummary:
+    from ..labels import class_names
+    from ..models import prelabel as glue
+
+    params, schema = project.params, project.label_schema
+    options, checkpoint = params["prelabel"], params["active_learning"]["model_checkpoint"]
+    task, classes = schema["task_type"], class_names(schema)
+    consensus = human_consensus(project, items)
+    key = PAYLOAD[task] if not schema.get("multi_label") else "labels"
+    training = dict(glue.training_set(consensus, key=key))
+    metrics: dict = {"items": len(items), "items_embedded": len(items), "n_labels": len(training), "trained": 0,
+                     "items_predicted": 0, "min_labels": options["min_labels"], "skipped_too_few_labels": 0,
+                     "no_model_for_task": 0, "user_model": int(bool(checkpoint)), "cv_accuracy": None,
+                     "cv_accuracy_std": None}
+    report: dict = {"task_type": task, "model": None, "reason": None, "retrain": None}
+    predictions: list[dict] = []
+    reason = None
+    missing = missing_images(project, items) if kind == "image" else []
+    metrics["items_missing_image"] = len(missing)
+    if checkpoint and not _checkpoint_path(project, checkpoint).exists():
+        # The seed's config names a checkpoint that may come later: the default model serves until then.
+        report["checkpoint_missing"] = (f"active_learning.model_checkpoint {checkpoint} does not exist yet; the "
+                                        "default weak model pre-labels until it does (then run dlp init --force "
+                                        "so dvc tracks it)")
+        metrics["checkpoint_missing"] = 1
+        checkpoint = None
+    if checkpoint:
+        predictions = _user_model(project, task, classes, items, checkpoint, training, metrics, report)
+    elif features is None:
+        reason = (f"{len(missing)} images are not in the project (first: {missing[0]}): no pixels to learn from; "
+                  "run dvc pull (or dlp ingest the images) for image pre-labels and embeddings")
+        metrics["items_embedded"] = 0
+    elif task == "bbox":
+        reason = ("bounding boxes are pre-labelled only by a detection model: set active_learning.model_checkpoint "
+                  "to a TorchScript detector (boxes, labels, scores)")
+        metrics["no_model_for_task"] = 1
+    else:
+        reason = glue.skip_reason(list(training.values()), min_labels=options["min_labels"],
+                                  classification=task != "ner")
+        if reason:
+            metrics["skipped_too_few_labels"] = 1
+        else:
+            predictions = _weak_model(project, task, kind, classes, items, features, training, metrics, report)
+    accepted = glue.acceptance_rate(_read(project, PULLED_PREDICTIONS), consensus,
+                                    project.read_annotations(ANNOTATIONS))
+    for name, share in accepted.items():
+        metrics[f"acceptance_{name}_n"] = share["n"]
+        metrics[f"acceptance_{name}_rate"] = share["rate"]
+        if share["rate"] is None:
+            report[f"acceptance_{name}"] = share.get("reason")
+    metrics["items_predicted"] = len(predictions)
+    report["reason"] = reason
+    write_jsonl(project.path(PREDICTIONS), predictions)
+    if features is None:
+        _write_embeddings(project, [], np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
+    else:
+        _write_embeddings(project, [item["item_id"] for item in items], _embed(kind, features, options["seed"]))
+    if not project.path(MODEL_META).exists():  # the stage's persisted output exists even before a first model
+        write_json(project.path(MODEL_META), {"model_version": None, "reason": reason})
+    write_json(project.path(METRICS), _rounded(metrics))
+    write_json(project.path(REPORT), report)
+    notes = [report["checkpoint_missing"]] if "checkpoint_missing" in report else []
+    return PrelabelSummary(_rounded(metrics), reason, notes)
+
+
+PAYLOAD = {"image_classification": "label", "text_classification": "label", "ner": "spans", "bbox": "boxes"}
+
+
+def _weak_model(project, task, kind, classes, items, features, training, metrics, report) -> list[dict]:
+    """Train (or reuse) the default weak model on the consensus and predict every item."""
+    from ..models import prelabel as glue
+    from ..models.persist import load_model, save_model
+
+    params, schema = project.params, project.label_schema
+    options, al = params["prelabel"], params["active_learning"]
+    multi = bool(schema.get("multi_label"))
+    rows = [i for i, item in enumerate(items) if item["item_id"] in training]
+    y = [training[items[i]["item_id"]] for i in rows]
+    X_train = [features[i] for i in rows] if kind == "text" else features[rows]
+    model_params = {"task_type": task, "classes": classes, "multi_label": multi, "seed": options["seed"],
+                    "schema_version": schema["schema_version"], "model": "gazetteer" if task == "ner" else kind}
+    params_version = glue.digest(model_params)
+    meta = _read_meta(project)
+    retrain, why = glue.should_retrain(meta, n_labels=len(rows), params_version=params_version,
+                                       retrain_every=al["retrain_every_n_labels"])
+    if retrain:
+        model = _new_model(task, kind, classes, multi, options["seed"])
+        model.fit(X_train, y)
+        cv = model.cross_validate(X_train, y, folds=options["cv_folds"], seed=options["seed"])
+        version = glue.model_version([(items[i]["item_id"], y[j]) for j, i in enumerate(rows)], model_params)
+        meta = glue.model_meta(model_version=version, n_labels=len(rows), params_version=params_version,
+                               cv_metric=cv["metric"], cv_accuracy=cv["mean"], cv_accuracy_std=cv["std"],
+                               cv_folds=cv["n_folds"])
+        save_model(model, project.path(MODEL))
+        write_json(project.path(MODEL_META), _rounded(meta))
+        metrics["trained"] = 1
+    else:
+        model = load_model(project.path(MODEL))
+    report.update(retrain=why, model=meta["model_version"], cv_metric=meta.get("cv_metric"))
+    metrics["cv_accuracy"], metrics["cv_accuracy_std"] = meta["cv_accuracy"], meta["cv_accuracy_std"]
+    metrics["n_labels_at_training"] = meta["n_labels"]
+    item_ids = [item["item_id"] for item in items]
+    if task == "ner":
+        return glue.predictions_from_spans(item_ids, model.predict(features), model_version=meta["model_version"])
+    return glue.predictions_from_probabilities(item_ids, model.predict_proba(features), classes,
+                                               model_version=meta["model_version"], multi_label=multi)
+
+
+def _new_model(task: str, kind: str, classes: list[str], multi: bool, seed: int):
+    if task == "ner":
+        from ..models.gazetteer import Gazetteer
+
+        return Gazetteer(classes=classes)
+    from ..models.classifier import WeakClassifier
+
+    return WeakClassifier(kind, classes=classes, multi_label=multi, seed=seed)
+
+
+def _user_model(project, task, classes, items, checkpoint, training, metrics, report) -> list[dict]:
+    """Predict with the user's model (a TorchScript / torch.export file, or a spaCy pipeline for NER)."""
+    from ..models import prelabel as glue
+
+    path = _checkpoint_path(project, checkpoint)
+    shown = checkpoint
+    item_ids = [item["item_id"] for item in items]
+    version = "user-" + _file_digest(path)
+    report["model"] = version
+    options = project.params["prelabel"]
+    if task == "ner":
+        from ..models.spacy_model import spacy_ner
+
+        spans = spacy_ner(path).predict([item["data"]["text"] for item in items])
+        records = glue.predictions_from_spans(item_ids, spans, model_version=version)
+    elif task == "text_classification":
+        raise DataError.single("params.yaml", None, "$.active_learning.model_checkpoint",
+                               "a torch checkpoint cannot read raw text here (no tokenizer contract); set it to null "
+                               "to use the default TF-IDF model, or pre-label with your own tool and import "
+                               "predictions into Label Studio")
+    else:
+        from ..models.torch_model import ImageBatches, load_checkpoint, model_input_size, predict_torch_classifier
+
+        model = load_checkpoint(path, trust=options["trust_checkpoint"])
+        paths = _inputs(project, items, "image")
+        if task == "image_classification":
+            shape = model_input_size(model)
+            probabilities = predict_torch_classifier(model, ImageBatches(paths, shape=shape,
+                                                                         batch_size=options["batch_size"]),
+                                                     n_classes=len(classes), path=shown,
+                                                     multi_label=bool(project.label_schema.get("multi_label")))
+            records = glue.predictions_from_probabilities(item_ids, probabilities, classes, model_version=version,
+                                                          multi_label=bool(project.label_schema.get("multi_label")))
+        else:
+            from ..models.features import load_image
+            from ..models.torch_model import predict_torch_detector
+
+            boxes = predict_torch_detector(model, [load_image(p, mode="RGB") for p in paths], class_names=classes,
+                                           batch_size=max(1, options["batch_size"] // 32), path=shown)
+            records = glue.predictions_from_boxes(item_ids, boxes, model_version=version)
+    scored = [r for r in records if r["item_id"] in training]
+    if scored and task != "bbox":
+        agree = sum(glue.same_payload(r, {PAYLOAD[task]: training[r["item_id"]]}) for r in scored)
+        metrics["accuracy_vs_consensus"] = agree / len(scored)
+    return records
+
+
+def _checkpoint_path(project: Project, checkpoint: str) -> Path:
+    return Path(checkpoint) if Path(checkpoint).is_absolute() else project.path(checkpoint)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _embed(kind: str, features, seed: int) -> np.ndarray:
+    from ..models.embeddings import image_embeddings, text_embeddings
+
+    if kind == "text":
+        return text_embeddings(features, dim=EMBEDDING_DIM, seed=seed)
+    return image_embeddings(features, dim=EMBEDDING_DIM, seed=seed)
+
+
+def _write_embeddings(project: Project, item_ids: list[str], embeddings: np.ndarray) -> None:
+    target = project.path(EMBEDDINGS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp.npy")
+    np.save(tmp, np.ascontiguousarray(embeddings, dtype=np.float32))
+    tmp.replace(target)
+    atomic_write_text(project.path(EMBEDDING_IDS), json.dumps({"item_ids": item_ids}, ensure_ascii=False) + "\n")
+
+
+def _read_meta(project: Project) -> dict | None:
+    path = project.path(MODEL_META)
+    if not path.exists() or not project.path(MODEL).exists():
+        return None
+    meta = json.loads(path.read_text("utf-8"))
+    return meta if meta.get("model_version") else None
+
+
+def _read(project: Project, relative: str) -> list[dict]:
+    from ..records import read_records
+
+    path = project.path(relative)
+    return read_records(path, display_path=relative) if path.exists() else []
+
+
+def _rounded(values: dict) -> dict:
+    return {k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/8"`` -> ``(3, 8)``.
+
+    >>> parse_shard("3/8")
+    (3, 8)
+    """
+    try:
+        index, total = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise DataError.single("<arguments>", None, "--shard", f"expected i/n such as 0/8, got {text!r}") from None
+    if total < 1 or not 0 <= index < total:
+        raise DataError.single("<arguments>", None, "--shard", f"expected 0 <= i < n, got {text!r}")
+    return index, total
+
+
+def shard_files(project: Project) -> list[Path]:
+    return sorted(project.path(SHARDS).glob("shard-*-of-*.npz"))

@@ -1,0 +1,200 @@
+"""The prelabel stage on real files: the default weak models, user checkpoints, shards and Dask."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from data_labeling_pipeline.config import dump_params
+from data_labeling_pipeline.errors import DataError
+from data_labeling_pipeline.project import EMBEDDING_IDS, EMBEDDINGS, PREDICTIONS, Project
+from data_labeling_pipeline.records import write_jsonl
+from data_labeling_pipeline.stages.prelabel import METRICS, MODEL, run_prelabel
+from data_labeling_pipeline.stages.pull import run_pull
+from data_labeling_pipeline.stages.quickstart import write_demo_data
+
+DIGITS = [str(d) for d in range(10)]
+OUTPUTS = (PREDICTIONS, EMBEDDINGS, EMBEDDING_IDS, METRICS, MODEL)
+
+
+def digits(bare_project, n_items=400, n_labelled=200, **sections):
+    project = bare_project("image_classification", DIGITS, **sections)
+    write_demo_data(project, n_items=n_items, n_labelled=n_labelled, track=False)
+    run_pull(project)
+    return project
+
+
+def lines(project, relative):
+    return [json.loads(line) for line in project.path(relative).read_text("utf-8").splitlines()]
+
+
+def set_params(project, **sections):
+    params = dict(project.params)
+    for name, values in sections.items():
+        params[name] = {**params[name], **values}
+    project.path("params.yaml").write_text(dump_params(params), "utf-8")
+    return Project(project.root)
+
+
+def test_prelabel_digits_predictions_embeddings_and_metrics(bare_project):
+    project = digits(bare_project)
+    summary = run_prelabel(project)
+    predictions = lines(project, PREDICTIONS)
+    assert len(predictions) == 400 and summary.metrics["trained"] == 1
+    for record in predictions:
+        assert abs(sum(record["probabilities"].values()) - 1) < 1e-5
+        assert record["label"] == max(DIGITS, key=lambda c: (record["probabilities"][c], -DIGITS.index(c)))
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
+    accuracy = np.mean([p["label"] == truth[p["item_id"]] for p in predictions])
+    assert accuracy > 0.85 and summary.metrics["cv_accuracy"] > 0.8 and summary.metrics["cv_accuracy_std"] >= 0
+    embeddings = np.load(project.path(EMBEDDINGS))
+    ids = json.loads(project.path(EMBEDDING_IDS).read_text("utf-8"))["item_ids"]
+    assert embeddings.dtype == np.float32 and embeddings.shape == (400, 64) and ids == sorted(ids)
+    assert "cross-validated accuracy" in summary.describe()
+
+
+def test_prelabel_reuses_the_saved_model_until_enough_new_labels(bare_project):
+    project = digits(bare_project)
+    run_prelabel(project)
+    first = {name: project.path(name).read_bytes() for name in OUTPUTS if name != METRICS}
+    again = run_prelabel(project)
+    assert again.metrics["trained"] == 0
+    assert {name: project.path(name).read_bytes() for name in first} == first  # same inputs, same bytes
+    project = set_params(project, active_learning={"retrain_every_n_labels": 1}, prelabel={"seed": 0})
+    assert run_prelabel(project).metrics["trained"] == 0  # no new label since the saved model
+    project = set_params(project, prelabel={"seed": 1})
+    assert run_prelabel(project).metrics["trained"] == 1  # params changed
+
+
+def test_prelabel_too_few_labels_still_succeeds_without_predictions(bare_project):
+    project = digits(bare_project, prelabel={"min_labels": 10_000})
+    summary = run_prelabel(project)
+    assert project.path(PREDICTIONS).read_text("utf-8") == ""
+    metrics = json.loads(project.path(METRICS).read_text("utf-8"))
+    assert metrics["skipped_too_few_labels"] == 1 and metrics["items_predicted"] == 0
+    assert all(isinstance(v, int | float) or v is None for v in metrics.values())
+    assert "prelabel.min_labels is 10000" in summary.describe()
+    assert np.load(project.path(EMBEDDINGS)).shape == (400, 64)  # select can still go by diversity
+
+
+def test_prelabel_text_classification_and_ner(bare_project):
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "love", "fine"], "neg": ["awful", "hate", "broken"]}
+    texts = [(f"t{i:03d}", " ".join(rng.choice(words[c], 3)) + f" item {i}", c)
+             for i, c in enumerate(rng.choice(["pos", "neg"], 120))]
+    project = bare_project("text_classification", ["pos", "neg"], prelabel={"min_labels": 20})
+    write_jsonl(project.path("annotations/items.jsonl"), [{"item_id": i, "data": {"text": t}} for i, t, _ in texts])
+    write_jsonl(project.path("annotations/annotations.jsonl"), [
+        {"item_id": i, "annotator": who, "schema_version": 1, "label": c}
+        for i, _, c in texts[:80] for who in ("a@x", "b@x")])
+    summary = run_prelabel(project)
+    predictions = lines(project, PREDICTIONS)
+    assert len(predictions) == 120 and summary.metrics["cv_accuracy"] > 0.9
+    assert np.mean([p["label"] == c for p, (_, _, c) in zip(predictions, texts, strict=True)]) > 0.9
+
+    ner = bare_project("ner", ["PER", "LOC"], prelabel={"min_labels": 5})
+    sentences = [(f"n{i:02d}", f"Ada met Bob in Paris on day {i}.") for i in range(30)]
+    spans = [{"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"},
+             {"start": 15, "end": 20, "label": "LOC"}]
+    write_jsonl(ner.path("annotations/items.jsonl"), [{"item_id": i, "data": {"text": t}} for i, t in sentences])
+    write_jsonl(ner.path("annotations/annotations.jsonl"), [
+        {"item_id": i, "annotator": who, "schema_version": 1, "spans": spans}
+        for i, _ in sentences[:20] for who in ("a@x", "b@x")])
+    summary = run_prelabel(ner)
+    predicted = lines(ner, PREDICTIONS)
+    assert len(predicted) == 30 and [(s["start"], s["end"], s["label"]) for s in predicted[-1]["spans"]] == [
+        (0, 3, "PER"), (8, 11, "PER"), (15, 20, "LOC")]
+    assert summary.metrics["cv_accuracy"] == 1.0  # span F1 for NER
+
+
+def test_prelabel_bbox_without_a_detector_says_so_and_succeeds(bare_project):
+    project = bare_project("bbox", ["car"])
+    write_jsonl(project.path("annotations/items.jsonl"), [])
+    write_jsonl(project.path("annotations/annotations.jsonl"), [])
+    summary = run_prelabel(project)
+    assert summary.metrics["no_model_for_task"] == 1 and "detection model" in summary.describe()
+    assert project.path(PREDICTIONS).read_text("utf-8") == ""
+
+
+@pytest.fixture
+def tiny_models(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 10)).eval()
+    scripted = tmp_path / "weak_classifier.pt"
+    torch.jit.script(model).save(str(scripted))
+    pickled = tmp_path / "pickled.pt"
+    torch.save(model, pickled)
+    wrong = tmp_path / "three_classes.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 3)).eval()).save(str(wrong))
+    return {"scripted": scripted, "pickled": pickled, "wrong": wrong}
+
+
+def test_prelabel_uses_a_torchscript_checkpoint(bare_project, tiny_models):
+    project = digits(bare_project, active_learning={"model_checkpoint": str(tiny_models["scripted"])})
+    summary = run_prelabel(project)
+    predictions = lines(project, PREDICTIONS)
+    assert len(predictions) == 400 and predictions[0]["model_version"].startswith("user-")
+    assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-5 for p in predictions)
+    assert summary.metrics["user_model"] == 1 and summary.metrics["trained"] == 0
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("pickled", "torch.jit.script"),
+    ("wrong", "returns 3 scores per item, expected 10"),
+])
+def test_prelabel_refuses_bad_checkpoints_and_keeps_previous_outputs(bare_project, tiny_models, name, message):
+    project = digits(bare_project)
+    run_prelabel(project)
+    before = {n: project.path(n).read_bytes() for n in OUTPUTS}
+    project = set_params(project, active_learning={"model_checkpoint": str(tiny_models[name])})
+    with pytest.raises(DataError, match=message):
+        run_prelabel(project)
+    assert {n: project.path(n).read_bytes() for n in OUTPUTS} == before
+
+
+def test_prelabel_checkpoint_not_there_yet_uses_the_default_model_and_says_so(bare_project):
+    project = digits(bare_project, active_learning={"model_checkpoint": "models/weak_classifier.pt"})
+    summary = run_prelabel(project)
+    assert summary.metrics["checkpoint_missing"] == 1 and summary.metrics["trained"] == 1
+    assert "models/weak_classifier.pt does not exist yet; the default weak model pre-labels" in summary.describe()
+    assert len(lines(project, PREDICTIONS)) == 400
+
+
+def test_prelabel_shards_then_merge_equal_a_local_run(bare_project):
+    project = digits(bare_project)
+    run_prelabel(project)
+    local = {n: project.path(n).read_bytes() for n in (PREDICTIONS, EMBEDDINGS, EMBEDDING_IDS)}
+    project.path(MODEL).unlink()
+    for i in range(3):
+        run_prelabel(project, shard=(i, 3))
+    with pytest.raises(DataError, match="expected 0 <= i < n"):
+        from data_labeling_pipeline.stages.prelabel import parse_shard
+        parse_shard("3/3")
+    run_prelabel(project, merge=True)
+    assert {n: project.path(n).read_bytes() for n in local} == local
+
+
+@pytest.mark.slow
+def test_prelabel_dask_local_cluster_equals_a_local_run(bare_project):
+    pytest.importorskip("dask.distributed")
+    project = digits(bare_project)
+    run_prelabel(project)
+    local = {n: project.path(n).read_bytes() for n in (PREDICTIONS, EMBEDDINGS, EMBEDDING_IDS, METRICS)}
+    project.path(MODEL).unlink()
+    project = set_params(project, prelabel={"engine": "dask", "shards": 4})
+    run_prelabel(project)
+    assert {n: project.path(n).read_bytes() for n in local} == local
+
+
+def test_prelabel_images_not_in_the_project_degrade_with_the_reason(bare_project):
+    project = digits(bare_project, n_items=120, n_labelled=100)
+    for path in project.path("images").glob("digit-00*.png"):
+        path.unlink()
+    summary = run_prelabel(project)
+    assert summary.metrics["items_missing_image"] == 100 and summary.metrics["items_embedded"] == 0
+    assert "images are not in the project (first: images/digit-0000.png)" in summary.describe()
+    assert project.path(PREDICTIONS).read_text("utf-8") == ""
+    assert json.loads(project.path(EMBEDDING_IDS).read_text("utf-8")) == {"item_ids": []}
