@@ -21,7 +21,9 @@ def make_pool(bare_project, *, n=60, predictions=True, embeddings=True, **active
     # the first 10 are labelled, the next 5 wait in the review queue
     write_jsonl(project.path(CONSENSUS), [{"item_id": i, "label": CLASSES[j % 3], "status": "accepted"}
                                           for j, i in enumerate(ids[:10])])
-    write_jsonl(project.path(REVIEW), [{"item_id": i, "action": "annotate"} for i in ids[10:15]])
+    # an unlabelled item in the annotate queue is still the pool's; one a reviewer is to decide is not
+    write_jsonl(project.path(REVIEW), [{"item_id": i, "action": "review"} for i in ids[10:15]]
+                + [{"item_id": ids[-1], "action": "annotate"}])
     rng = np.random.default_rng(0)
     if predictions:
         p = rng.dirichlet([1, 1, 1], size=n)

@@ -1,7 +1,7 @@
 """The select stage: the next batch to label, in priority order (queue/next.jsonl).
 
-The pool is every item nobody has labelled yet and that is not waiting in the review
-queue (items with annotations are the agree stage's to route). Its rows come from the
+The pool is every item nobody has labelled yet and no reviewer is to decide (items with
+annotations are the agree stage's to route: more annotators or a review). Its rows come from the
 pre-label stage: class probabilities and embeddings. Without a model (too few labels)
 the batch is diversity-only over the embeddings, or a seeded random batch without
 them; ``metrics/select.json`` says which. The choice itself is `active.select`.
@@ -53,7 +53,7 @@ def run_select(project: Project) -> SelectSummary:
     classes = class_names(project.label_schema)
     item_ids = sorted(item["item_id"] for item in project.read_items(ITEMS))
     consensus = _read(project, CONSENSUS)
-    waiting = {r["item_id"] for r in _read(project, REVIEW)}
+    waiting = {r["item_id"] for r in _read(project, REVIEW) if r.get("action") == "review"}
     labelled = {r["item_id"]: r for r in consensus}
     pool = [i for i in item_ids if i not in labelled and i not in waiting]
     pool = sample_pool(pool, params["pool_size"], seed=params["seed"])
