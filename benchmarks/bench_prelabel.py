@@ -221,6 +221,30 @@ def _fmt(curve: dict[str, Any]) -> str:
                                 f"fold std {cv['std_over_folds']:.3f})")
 
 
+def engines_compare(n_images: int, shards: int) -> dict[str, Any]:
+    """The stage's own feature extraction, local vs a Dask LocalCluster (2 workers), on the same images."""
+    from data_labeling_pipeline.project import Project
+    from data_labeling_pipeline.stages.prelabel import compute_features
+
+    images, _, _ = digits_data()
+    out: dict[str, Any] = {"items": n_images, "shards": shards}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = write_pngs(root, images, n_images)
+        items = [{"item_id": f"i{k:06d}", "data": {"image": str(Path(p).relative_to(root))}}
+                 for k, p in enumerate(paths)]
+        project = Project(root)
+        options = {"engine": "local", "batch_size": 256, "shards": shards, "scheduler": None}
+        local, seconds, peak = measured(lambda: compute_features(project, items, "image", options))
+        out["local"] = {"seconds": seconds, "items_per_s": n_images / seconds, "peak_mib": peak}
+        dask_options = {**options, "engine": "dask"}
+        remote, seconds, _ = measured(lambda: compute_features(project, items, "image", dask_options), memory=False)
+        out["dask"] = {"seconds": seconds, "items_per_s": n_images / seconds,
+                       "note": "includes starting and stopping the LocalCluster"}
+        out["identical"] = bool(np.array_equal(local, remote))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -230,11 +254,20 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="2 seeds, 1,000 images, 10,000 texts")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--engines-only", action="store_true",
+                        help="only the stage's feature extraction, local vs Dask LocalCluster")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.images, args.texts = 2, 1_000, 10_000
 
     report: dict[str, Any] = {"engine": args.engine, "shards": args.shards}
+    report["engines"] = engines_compare(args.images, args.shards)
+    e = report["engines"]
+    print(f"stage features, {e['items']:,} PNGs: local {e['local']['items_per_s']:,.0f} items/s (peak "
+          f"{e['local']['peak_mib']:.0f} MiB) vs Dask LocalCluster of 2 workers {e['dask']['items_per_s']:,.0f} "
+          f"items/s incl. cluster start; identical: {e['identical']}", flush=True)
+    if args.engines_only:
+        return
     images, y, classes = digits_data()
     report["digits"] = learning_curve("image", image_features(images), y, classes, seeds=args.seeds)
     print(f"digits  (image path, {len(y)} items):  {_fmt(report['digits'])}", flush=True)

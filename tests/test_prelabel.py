@@ -198,3 +198,38 @@ def test_prelabel_images_not_in_the_project_degrade_with_the_reason(bare_project
     assert "images are not in the project (first: images/digit-0000.png)" in summary.describe()
     assert project.path(PREDICTIONS).read_text("utf-8") == ""
     assert json.loads(project.path(EMBEDDING_IDS).read_text("utf-8")) == {"item_ids": []}
+
+
+def test_prelabel_bbox_with_a_torchscript_detector(bare_project, tmp_path):
+    import shutil
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    from pathlib import Path
+
+    class Detector(torch.nn.Module):
+        def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+            out: list[dict[str, torch.Tensor]] = []
+            for image in images:
+                h, w = image.shape[-2], image.shape[-1]
+                out.append({"boxes": torch.tensor([[0.0, 0.0, w / 2, h / 2]]), "labels": torch.tensor([2]),
+                            "scores": torch.tensor([0.9])})
+            return out
+
+    path = tmp_path / "detector.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Detector()).save(str(path))
+    project = bare_project("bbox", ["car", "person", "bicycle"], active_learning={"model_checkpoint": str(path)})
+    assets = Path(__file__).parent / "assets/labelstudio"
+    shutil.copy(assets / "bbox.snapshot.json", project.path("inbox/export.json"))
+    shutil.copytree(assets / "images", project.path("images"))
+    run_pull(project)
+    summary = run_prelabel(project)
+    predictions = lines(project, PREDICTIONS)
+    items = {i["item_id"]: i for i in lines(project, "annotations/items.jsonl")}
+    assert len(predictions) == len(items) and summary.metrics["user_model"] == 1
+    for record in predictions:  # label 2 is the schema's id 2: person (0 would be the background)
+        data = items[record["item_id"]]["data"]
+        assert record["boxes"] == [{"x": 0, "y": 0, "w": data["width"] / 2, "h": data["height"] / 2,
+                                    "label": "person", "score": 0.9}]

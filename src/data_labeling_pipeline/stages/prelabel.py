@@ -398,10 +398,11 @@ def _user_model(project, task, classes, items, checkpoint, training, metrics, re
             records = glue.predictions_from_probabilities(item_ids, probabilities, classes, model_version=version,
                                                           multi_label=bool(project.label_schema.get("multi_label")))
         else:
-            from ..models.features import load_image
-            from ..models.torch_model import predict_torch_detector
+            from ..models.torch_detector import predict_torch_detector
 
-            boxes = predict_torch_detector(model, [load_image(p, mode="RGB") for p in paths], class_names=classes,
+            # torchvision-style detectors number classes from 1 (0 = background): the schema's ids.
+            names = {c["id"]: c["name"] for c in project.label_schema["classes"]}
+            boxes = predict_torch_detector(model, paths, class_names=names,
                                            batch_size=max(1, options["batch_size"] // 32), path=shown)
             records = glue.predictions_from_boxes(item_ids, boxes, model_version=version)
     scored = [r for r in records if r["item_id"] in training]
