@@ -1,8 +1,12 @@
 """`dlp quickstart`: a demo labeling project, made and run end to end, offline.
 
-scikit-learn's digits become PNG images; three simulated annotators of known
-accuracy (0.95, 0.85, 0.70) write Label Studio export files into the inbox;
-`dvc repro` runs the pipeline; everything is committed.
+scikit-learn's 1,797 digits become PNG images. Round 1: three simulated annotators of
+known accuracy (0.95, 0.85, 0.70) label a seeded random 300 and write Label Studio export
+files into the inbox; `dvc repro` pulls, pre-labels every item with a weak model, agrees,
+selects the next batch by active learning and exports. Round 2: the same annotators label
+exactly that batch (a new export file) and `dvc repro` runs again. The summary shows the
+weak model's accuracy after each round beside what a random batch of the same size would
+have given (the same simulation, computed). Everything is committed.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ DEMO_PARAMS = {
         "classes": [str(d) for d in range(10)],
     },
     "quality": {"min_annotators_per_sample": 2},
+    # Small rounds: retrain after every batch, so round 2 shows what its labels bought.
+    "active_learning": {"query_batch_size": 100, "retrain_every_n_labels": 50},
     "export": {"formats": ["coco", "csv"]},
 }
+N_LABELLED = 300  # items the annotators label in round 1
 
 
 def demo_params() -> dict:
@@ -39,7 +46,7 @@ def demo_params() -> dict:
 
 
 def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, progress=None,
-                   n_items: int = 300) -> dict:
+                   n_items: int = 1797, n_labelled: int = N_LABELLED) -> dict:
     """Create the demo project in ``directory``, run `dvc repro`, and return a summary."""
     from ..project import Project
     from ..repo import git
@@ -53,25 +60,35 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     echo(f"Creating the demo project in {root}")
     create_project(demo_params(), root, own_repo=True)
     project = Project(root)
-    counts = write_demo_data(project, n_items=n_items, progress=progress)
-    echo(f"  {counts['items']} digit images in images/, {counts['annotations']} labels from "
-         f"{counts['annotators']} simulated annotators in {counts['files']} Label Studio export files in inbox/")
-    echo("Running dvc repro ...")
+    counts = write_demo_data(project, n_items=n_items, n_labelled=n_labelled, progress=progress)
+    echo(f"  {counts['items']} digit images in images/; {counts['annotations']} labels of {counts['labelled']} of "
+         f"them from {counts['annotators']} simulated annotators in {counts['files']} Label Studio export files "
+         "in inbox/")
+    echo("Round 1: dvc repro ...")
     repro(root)
-    git.commit(root, "quickstart: demo images and simulated Label Studio exports, dvc repro", ["."])
+    git.commit(root, "quickstart round 1: demo images and simulated Label Studio exports, dvc repro", ["."])
+    rounds = [model_accuracy(project)]
+    batch = label_queue(project, round_number=2)
+    echo(f"Round 2: the annotators label the {len(batch)} items select queued (inbox/export-batch-3.json); "
+         "dvc repro ...")
+    repro(root)
+    git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
+    rounds.append(model_accuracy(project, random_batch_size=len(batch)))
     summary = summarize(project)
+    summary["rounds"] = rounds
     for line in describe(summary):
         echo(line)
     return summary
 
 
-def write_demo_data(project, *, n_items: int, progress=None, track: bool = True) -> dict:
-    """Digit PNGs into images/, ingested, and two simulated Label Studio exports into the inbox."""
+def write_demo_data(project, *, n_items: int, n_labelled: int = N_LABELLED, progress=None,
+                    track: bool = True) -> dict:
+    """Digit PNGs into images/, ingested; a seeded random ``n_labelled`` of them labelled in two exports."""
+    import numpy as np
     from PIL import Image
 
-    from ..demo import digit_images, simulate_annotations
+    from ..demo import digit_images
     from ..labels import class_names
-    from ..labelstudio.exports import to_label_studio_tasks
     from ..records import atomic_write_text
     from .ingest import ingest
 
@@ -82,22 +99,126 @@ def write_demo_data(project, *, n_items: int, progress=None, track: bool = True)
         Image.fromarray(picture, mode="L").save(images / f"digit-{i:04d}.png", optimize=False)
     ingest(project, images, track=track, progress=progress)
     items = project.read_items("annotations/items.ingested.jsonl")
-    annotations = simulate_annotations([item["item_id"] for item in items], truth)
-    schema = project.label_schema
-    users = {i: email for i, email in enumerate(sorted({a["annotator"] for a in annotations}), start=2)}
-    half = len(items) // 2
-    batches = {"export-batch-1.json": items[:half], "export-batch-2.json": items[half:]}
-    inbox = project.params["pull"]["inbox"]
-    for n, (name, batch) in enumerate(batches.items()):
-        ids = {item["item_id"] for item in batch}
-        tasks = to_label_studio_tasks(batch, [a for a in annotations if a["item_id"] in ids],
-                                      task_type=schema["task_type"], classes=class_names(schema), users=users)
-        if n == 0:
-            as_snapshot(tasks, users)
-        atomic_write_text(project.path(f"{inbox}/{name}"), json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
-    truth_by_item = {item["item_id"]: class_names(schema)[int(t)] for item, t in zip(items, truth, strict=True)}
+    classes = class_names(project.label_schema)
+    index_of = {f"images/digit-{i:04d}.png": i for i in range(len(pixels))}
+    truth_by_item = {item["item_id"]: classes[int(truth[index_of[item["data"]["image"]]])] for item in items}
     atomic_write_text(project.path("demo_truth.json"), json.dumps(truth_by_item, indent=1, sort_keys=True) + "\n")
-    return {"items": len(items), "annotations": len(annotations), "annotators": len(users), "files": len(batches)}
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(items), size=min(n_labelled, len(items)), replace=False).tolist())
+    labelled = [items[i] for i in chosen]
+    half = len(labelled) // 2
+    annotations = write_export(project, labelled[:half], "export-batch-1.json", seed=0, snapshot=True)
+    annotations += write_export(project, labelled[half:], "export-batch-2.json", seed=1)
+    return {"items": len(items), "labelled": len(labelled), "annotations": len(annotations),
+            "annotators": len(USERS), "files": 2}
+
+
+USERS = {2: "ann1@example.com", 3: "ann2@example.com", 4: "ann3@example.com"}
+
+
+def write_export(project, items: list[dict], name: str, *, seed: int, snapshot: bool = False) -> list[dict]:
+    """The simulated annotators label ``items``; their work lands in the inbox as one Label Studio export."""
+    import numpy as np
+
+    from ..demo import simulate_annotations
+    from ..labels import class_names
+    from ..labelstudio.exports import to_label_studio_tasks
+    from ..records import atomic_write_text
+
+    schema = project.label_schema
+    classes = class_names(schema)
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
+    codes = np.asarray([classes.index(truth[item["item_id"]]) for item in items])
+    annotations = simulate_annotations([item["item_id"] for item in items], codes, seed=seed)
+    tasks = to_label_studio_tasks(items, annotations, task_type=schema["task_type"], classes=classes, users=USERS)
+    if snapshot:
+        as_snapshot(tasks, USERS)
+    inbox = project.params["pull"]["inbox"]
+    atomic_write_text(project.path(f"{inbox}/{name}"), json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
+    return annotations
+
+
+def label_queue(project, *, round_number: int) -> list[str]:
+    """The annotators label the batch the select stage queued: a new export file in the inbox."""
+    from ..stages.select import QUEUE
+
+    queued = [json.loads(line)["item_id"] for line in project.path(QUEUE).read_text("utf-8").splitlines()]
+    by_id = {item["item_id"]: item for item in project.read_items("annotations/items.ingested.jsonl")}
+    write_export(project, [by_id[i] for i in sorted(queued)], f"export-batch-{round_number + 1}.json",
+                 seed=round_number)
+    return queued
+
+
+def model_accuracy(project, *, random_batch_size: int | None = None) -> dict:
+    """The weak model's accuracy on the demo's true digits, over items nobody has labelled yet.
+
+    With ``random_batch_size``, also what the same simulation gives when the last batch is a
+    seeded random draw of that size from the pool instead of the selected one: the round-1
+    labels plus the random batch's simulated labels, the same consensus, the same model,
+    scored on the items in neither batch.
+    """
+    from ..project import PREDICTIONS
+
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
+    predictions = {json.loads(line)["item_id"]: json.loads(line)["label"]
+                   for line in project.path(PREDICTIONS).read_text("utf-8").splitlines()}
+    labelled = {json.loads(line)["item_id"] for line in project.path("annotations/annotations.jsonl")
+                .read_text("utf-8").splitlines()}
+    unlabelled = sorted(set(truth) - labelled)
+    out = {"labelled_items": len(labelled), "model_accuracy": _accuracy(predictions, truth, unlabelled)}
+    if random_batch_size:
+        random_labels, random_batch = _random_batch_model(project, random_batch_size)
+        both = sorted(set(unlabelled) - set(random_batch))
+        out["model_accuracy"] = _accuracy(predictions, truth, both)
+        out["random_batch_accuracy"] = _accuracy(random_labels, truth, both)
+        out["evaluated_on"] = len(both)
+    else:
+        out["evaluated_on"] = len(unlabelled)
+    return out
+
+
+def _accuracy(predicted: dict, truth: dict, item_ids: list[str]) -> float | None:
+    scored = [predicted.get(i) == truth[i] for i in item_ids]
+    return sum(scored) / len(scored) if scored else None
+
+
+def _random_batch_model(project, size: int) -> tuple[dict, list[str]]:
+    """Predictions of the weak model trained on round 1 plus a random batch of ``size``, as prelabel trains it."""
+    import numpy as np
+
+    from ..demo import simulate_annotations
+    from ..labels import class_names
+    from ..models.classifier import WeakClassifier
+    from ..project import ANNOTATIONS, ITEMS
+    from ..quality.agree import agree
+    from .agree import agree_options
+    from .prelabel import TRAINED_STATUSES, compute_features, feature_kind
+
+    schema, params = project.label_schema, project.params
+    classes = class_names(schema)
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
+    items = sorted(project.read_items(ITEMS), key=lambda item: item["item_id"])
+    annotations = project.read_annotations(ANNOTATIONS)
+    round_1 = {a["item_id"] for a in annotations if not a["source"]["file"].endswith("export-batch-3.json")}
+    pool = sorted(i for i in truth if i not in round_1)
+    rng = np.random.default_rng(1)
+    batch = sorted(pool[i] for i in rng.choice(len(pool), size=min(size, len(pool)), replace=False))
+    codes = np.asarray([classes.index(truth[i]) for i in batch])
+    simulated = simulate_annotations(batch, codes, seed=2)  # the seed the selected batch was labelled with
+    votes = [a for a in annotations if a["item_id"] in round_1] + simulated
+    decisions = {a["item_id"]: a for a in votes if a.get("ground_truth")}
+    from dataclasses import replace
+
+    consensus = agree(votes, item_ids=[item["item_id"] for item in items], decisions=decisions,
+                      options=replace(agree_options(params, schema), n_resamples=0)).consensus
+    training = {c["item_id"]: c["label"] for c in consensus if c.get("status") in TRAINED_STATUSES}
+    features = compute_features(project, items, feature_kind(schema["task_type"]),
+                                {**params["prelabel"], "engine": "local"})
+    rows = [r for r, item in enumerate(items) if item["item_id"] in training]
+    model = WeakClassifier("image", classes=classes, seed=params["prelabel"]["seed"])
+    model.fit(features[rows], [training[items[r]["item_id"]] for r in rows])
+    predicted = model.predict(features)
+    return {item["item_id"]: label for item, label in zip(items, predicted, strict=True)}, batch
 
 
 def as_snapshot(tasks: list[dict], users: dict[int, str]) -> None:
@@ -130,7 +251,9 @@ def summarize(project) -> dict:
 
     summary: dict = {"root": str(project.root)}
     for key, relative in (("pull", "metrics/pull.json"), ("agreement", "metrics/agreement.json"),
-                          ("annotators", "metrics/annotators.json"), ("export", "metrics/export.json")):
+                          ("annotators", "metrics/annotators.json"), ("export", "metrics/export.json"),
+                          ("prelabel", "metrics/prelabel.json"), ("review_metrics", "metrics/review.json"),
+                          ("select", "metrics/select.json")):
         path = project.path(relative)
         if path.exists():
             summary[key] = json.loads(path.read_text("utf-8"))
@@ -169,10 +292,29 @@ def describe(summary: dict) -> list[str]:
         if summary.get("consensus_accuracy") is not None:
             lines.append(f"        consensus labels match the demo's true digits on "
                          f"{summary['consensus_accuracy']:.1%} of items")
-    if "review" in summary:
-        r = summary["review"]
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
-        lines.append(f"review: {r['items']} items routed -> annotations/review.jsonl ({reasons})")
+    if "prelabel" in summary:
+        p = summary["prelabel"]
+        lines.append(f"prelabel: weak model (image features + logistic regression) cross-validated accuracy "
+                     f"{_num(p.get('cv_accuracy'))} on {p['n_labels']} consensus labels; {p['items_predicted']} "
+                     "items pre-labelled -> annotations/predictions.jsonl")
+    for n, figures in enumerate(summary.get("rounds", []), start=1):
+        line = (f"round {n}: weak model accuracy {_num(figures['model_accuracy'])} on {figures['evaluated_on']} "
+                f"unlabelled items after {figures['labelled_items']} labelled")
+        if "random_batch_accuracy" in figures:
+            line += f"; a random batch of the same size would have given {_num(figures['random_batch_accuracy'])}"
+        lines.append(line)
+    if "review_metrics" in summary:
+        m = summary["review_metrics"]
+        lines.append(f"review: {m.get('n_review', 0)} items for an expert (budget {m.get('budget', 0)}, plus "
+                     f"{m.get('n_spot_check_outside_budget', 0)} spot checks), {m.get('n_annotate', 0)} for one more "
+                     "annotator -> annotations/review.jsonl")
+        if m.get("estimated_accuracy_exported") is not None:
+            lines.append(f"        estimated accuracy of the exported labels {m['estimated_accuracy_exported']:.3f} "
+                         f"+/- {m.get('estimated_accuracy_exported_se', 0):.3f} (mean consensus posterior)")
+    if "select" in summary:
+        s = summary["select"]
+        lines.append(f"select: next batch of {s['batch_size']} from {s['pool_size']} unlabelled items -> "
+                     "queue/next.jsonl")
     if "export" in summary:
         e = summary["export"]
         shown = []
