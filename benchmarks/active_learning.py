@@ -42,19 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data_labeling_pipeline import active
+
 SEED_LABELS = 20
 TARGETS = (0.95, 0.98)
-STRATEGIES = (
-    "random",
-    "margin",
-    "least_confidence",
-    "entropy",
-    "vote_entropy",
-    "kl_disagreement",
-    "kcenter",
-    "kmeans_pp",
-    "hybrid",
-)
+STRATEGIES = active.STRATEGIES  # every concrete strategy the library has
 COMMITTEE_SIZE = 5
 SCALE_STRATEGIES = ("margin", "hybrid", "entropy", "kcenter", "kmeans_pp", "random")
 

@@ -20,6 +20,7 @@ LABELS = "schema/labels.yaml"
 CONSENSUS = "annotations/consensus.jsonl"
 REVIEW = "annotations/review.jsonl"
 PREDICTIONS = "annotations/predictions.jsonl"
+PULLED_PREDICTIONS = "annotations/pulled_predictions.jsonl"  # the pre-labels annotators saw in Label Studio
 EMBEDDINGS = "annotations/embeddings.npy"
 EMBEDDING_IDS = "annotations/embeddings.items.json"  # {"item_ids": [...]}: the row order of embeddings.npy
 

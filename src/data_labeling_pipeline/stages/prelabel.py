@@ -31,16 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ProjectError
-from ..project import ANNOTATIONS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, Project
+from ..project import ANNOTATIONS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, PULLED_PREDICTIONS, Project
 from ..records import atomic_write_text, write_json, write_jsonl
 
-MODELS = "models/prelabel"  # a DVC persist output: the saved model survives `dvc repro`
+# models/prelabel/ is a DVC persist output: the saved model survives `dvc repro`.
 MODEL = "models/prelabel/model.pkl"
 MODEL_META = "models/prelabel/meta.json"
 METRICS = "metrics/prelabel.json"
 REPORT = "reports/prelabel.json"
 SHARDS = "annotations/prelabel-shards"
-PULLED_PREDICTIONS = "annotations/pulled_predictions.jsonl"
 TRAINED_STATUSES = ("accepted", "reviewed")
 EMBEDDING_DIM = 64
 DECIMALS = 6
@@ -231,13 +230,12 @@ def _merge_shards(project: Project, items: list[dict], kind: str):
     return out
 
 
-def human_consensus(project: Project, items: list[dict]) -> list[dict]:
+def human_consensus(project: Project, items: list[dict], annotations: list[dict]) -> list[dict]:
     """The consensus of human annotations (and review decisions), as the agree stage computes it."""
     from ..quality.agree import agree
     from .agree import agree_options, review_decisions
 
     by_id = {item["item_id"]: item for item in items}
-    annotations = project.read_annotations(ANNOTATIONS, items=by_id)
     decisions = review_decisions(project, annotations, by_id)
     options = agree_options(project.params, project.label_schema)
     from dataclasses import replace
@@ -253,7 +251,8 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
     params, schema = project.params, project.label_schema
     options, checkpoint = params["prelabel"], params["active_learning"]["model_checkpoint"]
     task, classes = schema["task_type"], class_names(schema)
-    consensus = human_consensus(project, items)
+    annotations = project.read_annotations(ANNOTATIONS, items={item["item_id"]: item for item in items})
+    consensus = human_consensus(project, items, annotations)
     key = PAYLOAD[task] if not schema.get("multi_label") else "labels"
     training = dict(glue.training_set(consensus, key=key))
     metrics: dict = {"items": len(items), "items_embedded": len(items), "n_labels": len(training), "trained": 0,
@@ -289,8 +288,7 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
             metrics["skipped_too_few_labels"] = 1
         else:
             predictions = _weak_model(project, task, kind, classes, items, features, training, metrics, report)
-    accepted = glue.acceptance_rate(_read(project, PULLED_PREDICTIONS), consensus,
-                                    project.read_annotations(ANNOTATIONS))
+    accepted = glue.acceptance_rate(_read(project, PULLED_PREDICTIONS), consensus, annotations)
     for name, share in accepted.items():
         metrics[f"acceptance_{name}_n"] = share["n"]
         metrics[f"acceptance_{name}_rate"] = share["rate"]
@@ -473,7 +471,3 @@ def parse_shard(text: str) -> tuple[int, int]:
     if total < 1 or not 0 <= index < total:
         raise DataError.single("<arguments>", None, "--shard", f"expected 0 <= i < n, got {text!r}")
     return index, total
-
-
-def shard_files(project: Project) -> list[Path]:
-    return sorted(project.path(SHARDS).glob("shard-*-of-*.npz"))

@@ -16,10 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from ..errors import DataError, Problem, ProjectError
-from ..project import ANNOTATIONS, INGESTED, ITEMS, Project
+from ..project import ANNOTATIONS, INGESTED, ITEMS, PULLED_PREDICTIONS, Project
 from ..records import ProblemCollector, write_json, write_jsonl
 
-PULLED_PREDICTIONS = "annotations/pulled_predictions.jsonl"
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
 LABEL_CONFIG = "schema/label_config.xml"
@@ -233,12 +232,18 @@ def _valid_predictions(project: Project, predictions: list[dict], items: dict[st
         found = validator.problems(record, where, None)
         if record["item_id"] not in items:
             found.append(Problem(where, None, "item_id", f"prediction of unknown item {record['item_id']!r}"))
-        if found and skipped is not None:
-            skipped.extend(found)
-            continue
-        collector.add(found)
-        valid.append(record)
+        if _keep(found, collector, skipped):
+            valid.append(record)
     return valid
+
+
+def _keep(found: list[Problem], collector: ProblemCollector, skipped: list[Problem] | None) -> bool:
+    """With ``skipped`` (on_invalid: skip) a record with problems is left out and they are listed; else collected."""
+    if found and skipped is not None:
+        skipped.extend(found)
+        return False
+    collector.add(found)
+    return True
 
 
 def _age(record: dict) -> tuple:
@@ -296,9 +301,6 @@ def _validate(project: Project, items: dict[str, dict], annotations: list[dict],
         if not found:
             found = [Problem(where, None, f"{field} (item {record['item_id']!r}, {record['annotator']})", message)
                      for field, message in check(record)]
-        if found and skipped is not None:
-            skipped.extend(found)
-            continue
-        collector.add(found)
-        valid.append(record)
+        if _keep(found, collector, skipped):
+            valid.append(record)
     return valid

@@ -190,9 +190,7 @@ def _random_batch_model(project, size: int) -> tuple[dict, list[str]]:
     from ..labels import class_names
     from ..models.classifier import WeakClassifier
     from ..project import ANNOTATIONS, ITEMS
-    from ..quality.agree import agree
-    from .agree import agree_options
-    from .prelabel import TRAINED_STATUSES, compute_features, feature_kind
+    from .prelabel import TRAINED_STATUSES, compute_features, feature_kind, human_consensus
 
     schema, params = project.label_schema, project.params
     classes = class_names(schema)
@@ -206,11 +204,7 @@ def _random_batch_model(project, size: int) -> tuple[dict, list[str]]:
     codes = np.asarray([classes.index(truth[i]) for i in batch])
     simulated = simulate_annotations(batch, codes, seed=2)  # the seed the selected batch was labelled with
     votes = [a for a in annotations if a["item_id"] in round_1] + simulated
-    decisions = {a["item_id"]: a for a in votes if a.get("ground_truth")}
-    from dataclasses import replace
-
-    consensus = agree(votes, item_ids=[item["item_id"] for item in items], decisions=decisions,
-                      options=replace(agree_options(params, schema), n_resamples=0)).consensus
+    consensus = human_consensus(project, items, votes)  # as the prelabel stage would have trained
     training = {c["item_id"]: c["label"] for c in consensus if c.get("status") in TRAINED_STATUSES}
     features = compute_features(project, items, feature_kind(schema["task_type"]),
                                 {**params["prelabel"], "engine": "local"})
@@ -247,7 +241,6 @@ def repro(root: Path) -> None:
 
 def summarize(project) -> dict:
     """What the pipeline produced, read back from its output files."""
-    from collections import Counter
 
     summary: dict = {"root": str(project.root)}
     for key, relative in (("pull", "metrics/pull.json"), ("agreement", "metrics/agreement.json"),
@@ -257,10 +250,6 @@ def summarize(project) -> dict:
         path = project.path(relative)
         if path.exists():
             summary[key] = json.loads(path.read_text("utf-8"))
-    review = project.path("annotations/review.jsonl")
-    if review.exists():
-        rows = [json.loads(line) for line in review.read_text("utf-8").splitlines()]
-        summary["review"] = {"items": len(rows), "reasons": dict(Counter(r for row in rows for r in row["reasons"]))}
     truth_path, consensus_path = project.path("demo_truth.json"), project.path("annotations/consensus.jsonl")
     if truth_path.exists() and consensus_path.exists():
         truth = json.loads(truth_path.read_text("utf-8"))
