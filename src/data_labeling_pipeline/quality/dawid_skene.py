@@ -155,15 +155,7 @@ class DawidSkene:
         n_iter = 0
         while n_iter < self.max_iter:
             n_iter += 1
-            # M-step: priors and confusion rows from the current posterior.
-            priors = post.sum(1) + self.smoothing
-            priors /= priors.sum()
-            sums = np.zeros((k, n_ann * k))  # true class x (annotator, given label)
-            sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
-            conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2)  # annotator, true, given
-            conf = conf + self._one_coin_prior(conf) + self.smoothing
-            row_sum = conf.sum(2, keepdims=True)
-            conf /= np.where(row_sum > 0, row_sum, 1.0)
+            priors, conf = self._m_step(post, item_of_group_row, group_present, group_starts, n_ann, k)
             # E-step: log posterior = log prior + sum of log confusion entries of the item's annotations.
             # Clipped so that smoothing=0 cannot produce log(0) = -inf and then NaN posteriors.
             log_conf = np.log(np.maximum(conf, 1e-300)).transpose(1, 0, 2).reshape(k, n_ann * k)
@@ -181,6 +173,14 @@ class DawidSkene:
                 self.converged_ = True
                 break
             prev_ll = ll
+        self.degenerate_ = self._degenerate(table, post, k)
+        if self.degenerate_:
+            # Too few labels to tell who is right: EM drifted into a basin where the team is judged worse
+            # than chance (a class swallowing every item, or labels swapped). Keep the majority posterior.
+            post = (votes / votes.sum(1, keepdims=True)).T.copy()
+            post[:, clamp_rows] = 0.0
+            post[clamp_cols, clamp_rows] = 1.0
+            priors, conf = self._m_step(post, item_of_group_row, group_present, group_starts, n_ann, k)
         post = np.ascontiguousarray(post.T)
 
         self.n_iter_ = n_iter
@@ -195,6 +195,25 @@ class DawidSkene:
         self._consensus = consensus_from_probas(table, post, method="dawid_skene", skills=self.skills_, votes=votes)
         self.labels_ = np.array(self._consensus.labels, dtype=object)
         return self
+
+    def _m_step(self, post, item_of_group_row, group_present, group_starts, n_ann: int, k: int):
+        """Class priors and confusion rows from the current posterior (classes x items)."""
+        priors = post.sum(1) + self.smoothing
+        priors /= priors.sum()
+        sums = np.zeros((k, n_ann * k))  # true class x (annotator, given label)
+        sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
+        conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2)  # annotator, true, given
+        conf = conf + self._one_coin_prior(conf) + self.smoothing
+        row_sum = conf.sum(2, keepdims=True)
+        conf /= np.where(row_sum > 0, row_sum, 1.0)
+        return priors, conf
+
+    @staticmethod
+    def _degenerate(table: LongTable, post: np.ndarray, k: int) -> bool:
+        """Does the fitted consensus agree with the annotations less often than guessing would (1/k)?"""
+        if k < 2 or len(table) == 0:
+            return False
+        return float(post[table.label, table.item].mean()) < 1.0 / k
 
     def _holdout(self, table: LongTable, post: np.ndarray, priors: np.ndarray, clamp_rows, clamp_cols) -> np.ndarray:
         """Each item's posterior from confusions estimated without that item's own soft counts.
