@@ -52,3 +52,18 @@ def tool_env(monkeypatch):
     monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     return bin_dir
+
+
+@pytest.fixture(scope="session")
+def ls_server(tmp_path_factory):
+    """One real Label Studio server for the whole session (installed into .cache/ on first use).
+
+    Its Local Files root is ``ls_server.files_root``: projects with images live under it.
+    """
+    import lsserver
+
+    server = lsserver.start(tmp_path_factory.mktemp("ls-files"))
+    try:
+        yield server
+    finally:
+        server.close()

@@ -24,7 +24,9 @@ def test_config_defaults_fill_every_section(tmp_path):
     assert params["quality"]["min_annotators_per_sample"] == 2
     assert params["export"]["train_val_split"] == 0.85
     assert params["pull"] == {"source": "files", "inbox": "inbox", "on_invalid": "fail", "control": None,
-                              "data_key": None}
+                              "data_key": None, "timeout": 60, "retries": 4, "backoff": 0.5, "page_size": 500,
+                              "incremental": True}
+    assert params["project"]["label_studio"]["routing"] == "shared"
     assert params["project"]["label_studio"]["api_key_env"] == "LABEL_STUDIO_API_KEY"
 
 

@@ -79,13 +79,29 @@ def ingest(
 
 @app.command()
 def pull(quiet: bool = QUIET) -> None:
-    """Read Label Studio exports from the inbox into annotations/annotations.jsonl (the pull stage)."""
+    """Read Label Studio annotations (inbox exports or the server) into annotations.jsonl (the pull stage)."""
     from .progress import progress_bar
     from .project import Project
     from .stages.pull import run_pull
 
     summary = run_pull(Project.find(), progress=progress_bar(not quiet))
     _say(quiet, summary.describe())
+
+
+@app.command()
+def push(
+    items: Path | None = typer.Option(None, "--items", help="Push these items (JSONL with item_id, or one id per "
+                                                              "line) instead of the queues."),
+    all_items: bool = typer.Option(False, "--all", help="Push every item of the project."),
+    quiet: bool = QUIET,
+) -> None:
+    """Send tasks with their pre-labels to Label Studio: the select queue and the review queue by default."""
+    from .project import Project
+    from .stages.push import run_push
+
+    if items is not None and all_items:
+        raise typer.BadParameter("give --items or --all, not both")
+    _say(quiet, run_push(Project.find(), items_file=items, all_items=all_items).describe())
 
 
 @app.command()

@@ -214,6 +214,10 @@ def acceptance_rate(predictions: Iterable[Mapping], consensus: Iterable[Mapping]
             kept += same_payload(prediction, record, iou=iou)
     m = unchanged = 0
     for annotation in annotations:
+        if "prediction_accepted" in annotation:  # pull compared it with the very pre-label it started from
+            m += 1
+            unchanged += bool(annotation["prediction_accepted"])
+            continue
         prediction = by_item.get(annotation["item_id"])
         if annotation.get("parent_prediction") is not None and prediction is not None:
             m += 1

@@ -12,15 +12,19 @@ from typing import Any
 
 
 def pull_stage(params: dict) -> dict[str, Any]:
-    inbox = params["pull"]["inbox"]
-    return {
-        "cmd": "dlp pull --quiet",
-        "deps": [inbox, "annotations/items.ingested.jsonl", "schema/labels.yaml", "schema/label_config.xml"],
-        "params": ["project", "pull"],
-        "outs": ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/pulled_predictions.jsonl",
-                 {"reports/pull.json": {"cache": False}}],
-        "metrics": [{"metrics/pull.json": {"cache": False}}],
-    }
+    outs: list[Any] = ["annotations/items.jsonl", "annotations/annotations.jsonl",
+                       "annotations/pulled_predictions.jsonl", {"reports/pull.json": {"cache": False}}]
+    stage: dict[str, Any] = {"cmd": "dlp pull --quiet"}
+    if params["pull"]["source"] == "label_studio":
+        # The server changes behind DVC's back: always run; the fetched tasks persist for incremental pulls.
+        stage["always_changed"] = True
+        deps = ["annotations/items.ingested.jsonl", "schema/labels.yaml"]
+        outs.append({"annotations/label_studio": {"persist": True}})
+    else:
+        deps = [params["pull"]["inbox"], "annotations/items.ingested.jsonl", "schema/labels.yaml",
+                "schema/label_config.xml"]
+    return {**stage, "deps": deps, "params": ["project", "pull"], "outs": outs,
+            "metrics": [{"metrics/pull.json": {"cache": False}}]}
 
 
 def agree_stage(params: dict) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     from ..labelstudio.exports import parse_export
 
     params, label_schema = project.params, project.label_schema
-    source = source or InboxSource(project, params["pull"]["inbox"])
+    source = source or default_source(project)
     documents = list(source.documents())
     users = users_in(doc for _, doc in documents)
     collector = ProblemCollector()
@@ -98,7 +98,10 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"],
                            params["pull"]["control"])
     bindings: dict[str, dict] = {}
+    served = getattr(source, "label_config", None)  # a server says which config each project has
     for shown, document in progress(documents, "pull") if progress else documents:
+        if served is not None and served(shown):
+            configs.given(shown, served(shown))
         parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
                               multi_label=label_schema.get("multi_label", False), source_file=shown,
                               schema_version=label_schema["schema_version"], users=users, known_items=known,
@@ -122,6 +125,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     summary.counts["superseded_across_files"] = superseded
     kept = _validate(project, items, kept, collector, skipped if skip else None)
     collector.raise_if_any()
+    summary.counts["predictions_accepted"] = mark_accepted(kept, predictions)
     summary.counts["problems_skipped"] = len(skipped)
     summary.items, summary.annotations = len(items), len(kept)
     summary.annotators = len({a["annotator"] for a in kept})
@@ -129,13 +133,47 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     pulled = _valid_predictions(project, newest_predictions(predictions), items, skipped if skip else None, collector)
     collector.raise_if_any()
     summary.counts["pulled_predictions"] = len(pulled)
+    if hasattr(source, "commit"):
+        source.commit()
     write_jsonl(project.path(ANNOTATIONS), kept)
     write_jsonl(project.path(PULLED_PREDICTIONS), pulled)
     write_json(project.path(METRICS), summary.metrics())
     write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"], "bindings": bindings,
                                       "label_configs": configs.report(),
+                                      "fetched": getattr(source, "fetched", {}),
                                       "problems_skipped": [str(p) for p in skipped]})
     return summary
+
+
+def default_source(project: Project) -> ExportSource:
+    """The inbox's export files, or the Label Studio server when ``pull.source: label_studio``."""
+    params = project.params
+    if params["pull"]["source"] == "label_studio":
+        from ..labelstudio.server import connect
+        from .pull_server import ServerSource
+
+        return ServerSource(project, connect(params), incremental=params["pull"]["incremental"])
+    return InboxSource(project, params["pull"]["inbox"])
+
+
+def mark_accepted(annotations: list[dict], predictions: list[dict]) -> int:
+    """Set ``prediction_accepted`` on annotations made from a pre-label: whether they kept it unchanged.
+
+    The pre-label is the prediction Label Studio names in ``parent_prediction`` (same project).
+    Returns how many were accepted.
+    """
+    from ..models.prelabel import same_payload
+
+    by_id = {((p.get("source") or {}).get("project"), (p.get("source") or {}).get("prediction")): p
+             for p in predictions}
+    accepted = 0
+    for record in annotations:
+        parent = record.get("parent_prediction")
+        prediction = by_id.get(((record.get("source") or {}).get("project"), parent)) if parent is not None else None
+        if prediction is not None:
+            record["prediction_accepted"] = bool(same_payload(prediction, record))
+            accepted += record["prediction_accepted"]
+    return accepted
 
 
 class LabelConfigs:
@@ -151,8 +189,16 @@ class LabelConfigs:
         self.control = control
         self.parsed: dict[str, object] = {}
         self.differences: dict[str, list[str]] = {}
+        self._given: dict[str, str] = {}
+
+    def given(self, shown: str, xml: str) -> None:
+        """The config of one document, as its source holds it (a server's project), checked like files."""
+        self.parsed.pop(shown, None)
+        self._given[shown] = xml
 
     def for_export(self, shown: str):
+        if shown in self._given:
+            return self.load(shown)
         folder = PurePosixPath(shown).parent
         while True:
             candidate = (folder / CONFIG_NAME).as_posix()
@@ -167,7 +213,8 @@ class LabelConfigs:
         from ..labelstudio.config_reader import check_against_schema, parse_label_config
 
         if relative not in self.parsed:
-            config = parse_label_config(self.project.path(relative).read_text("utf-8"), path=relative)
+            text = self._given[relative] if relative in self._given else self.project.path(relative).read_text("utf-8")
+            config = parse_label_config(text, path=relative)
             self.parsed[relative] = config
             problems, warnings = check_against_schema(config, self.task_type, self.classes, control=self.control)
             # A config without a fitting control is not used (the binding says why in the report);
