@@ -189,3 +189,33 @@ def test_live_shared_round_trip_push_annotate_repro_then_incremental(tmp_path, l
     leaked = [p for p in root.rglob("*") if p.is_file() and token in p.read_bytes()]
     assert leaked == []
     assert not any(key_env in stream for stream in run.streams)
+
+
+@pytest.mark.parametrize("case", ["wrong_key", "missing_project", "missing_key"])
+def test_live_pull_errors_are_clear_and_write_nothing(bare_project, ls_server, monkeypatch, case):
+    from data_labeling_pipeline.config import dump_params
+    from data_labeling_pipeline.errors import PipelineError
+    from data_labeling_pipeline.project import Project
+    from data_labeling_pipeline.stages.pull import run_pull
+
+    made = bare_project("text_classification", ("pos", "neg"), pull={"source": "label_studio", "retries": 0})
+    params = made.params
+    params["project"]["label_studio"].update(url=ls_server.url, project_id=99999)
+    (made.root / "params.yaml").write_text(dump_params(params), "utf-8")
+    project = Project(made.root)
+    (project.root / "annotations/annotations.jsonl").write_text("previous\n", "utf-8")
+    if case == "missing_key":
+        monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-key" if case == "wrong_key" else ls_server.token)
+    with pytest.raises(PipelineError) as caught:
+        run_pull(project)
+    message = str(caught.value)
+    expected = {"wrong_key": "401", "missing_project": "404", "missing_key": "LABEL_STUDIO_API_KEY"}[case]
+    assert expected in message and ls_server.token not in message and "not-the-key" not in message
+    if case == "wrong_key":
+        assert "LABEL_STUDIO_API_KEY" in message
+    if case == "missing_project":
+        assert "project_id" in message
+    assert (project.root / "annotations/annotations.jsonl").read_text("utf-8") == "previous\n"
+    assert not (project.root / "annotations/label_studio").exists()

@@ -59,6 +59,10 @@ class Server:
         self.settings, self._sleep = settings, sleep
         self.client = sdk.LabelStudio(base_url=settings.url, api_key=key, timeout=settings.timeout, max_retries=0)
 
+    def close(self) -> None:
+        """Close the HTTP connections (the SDK client has no close of its own)."""
+        self.client._client_wrapper.httpx_client.httpx_client.close()
+
     def call(self, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
         """``fn(*args, **kwargs)``, retried on transient failures; ``what`` names it in errors."""
         import httpx

@@ -66,6 +66,13 @@ class ServerSource:
     _state: dict = field(default_factory=dict)
 
     def documents(self) -> Iterator[tuple[str, Any]]:
+        try:
+            found = self._fetch()
+        finally:
+            self.server.close()
+        yield from found
+
+    def _fetch(self) -> list[tuple[str, Any]]:
         old_state = self._read_state()
         users = self.server.users()
         state: dict[str, Any] = {"url": self.server.settings.url, "projects": {}}
@@ -85,7 +92,7 @@ class ServerSource:
             document = tasks if target.role == "labeling" else [_as_reviewed(t) for t in tasks]
             documents.append((shown, document))
         self._state = state
-        yield from documents
+        return documents
 
     def label_config(self, shown: str) -> str | None:
         """The label config the server holds for the project of this document."""
