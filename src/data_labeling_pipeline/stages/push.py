@@ -43,7 +43,6 @@ class PushSummary:
 
 def run_push(project: Project, *, items_file: str | Path | None = None, all_items: bool = False,
              server=None) -> PushSummary:
-    from ..labelstudio.routing import needed_labels, plan_per_annotator
     from ..labelstudio.server import connect
 
     params = project.params
@@ -54,7 +53,19 @@ def run_push(project: Project, *, items_file: str | Path | None = None, all_item
     # items.jsonl is written by pull; items ingested since then are pushable too.
     items = {item["item_id"]: item for name in (INGESTED, ITEMS) for item in project.read_items(name, missing_ok=True)}
     to_label, one_more, to_review = _chosen(project, items, items_file, all_items)
+    own = server is None
     server = server or connect(params)
+    try:
+        return _push_all(project, server, params, settings, items, to_label, one_more, to_review)
+    finally:
+        if own:
+            server.close()
+
+
+def _push_all(project: Project, server, params: dict, settings: dict, items: dict[str, dict], to_label: set,
+              one_more: set, to_review: set) -> PushSummary:
+    from ..labelstudio.routing import needed_labels, plan_per_annotator
+
     summary = PushSummary()
     writer = _Tasks(project, items)
     labelled_by: dict[str, set[str]] = {}
@@ -94,10 +105,13 @@ def _chosen(project: Project, items: dict[str, dict], items_file, all_items: boo
     if items_file is not None:
         return _read_ids(Path(items_file), items), set(), set()
     queue = _read_ids(project.path(QUEUE), items, missing_ok=True)
-    one_more, review = set(), set()
-    for record in _jsonl(project.path(REVIEW), REVIEW, missing_ok=True):
-        (one_more if record.get("action") == "annotate" else review).add(record["item_id"])
-    return queue, one_more - queue, review - queue - one_more
+    one_more, to_review = set(), set()
+    from ..records import read_records
+
+    review = project.path(REVIEW)
+    for record in read_records(review, display_path=REVIEW) if review.exists() else ():
+        (one_more if record.get("action") == "annotate" else to_review).add(record["item_id"])
+    return queue, one_more - queue, to_review - queue - one_more
 
 
 def _read_ids(path: Path, items: dict[str, dict], *, missing_ok: bool = False) -> set[str]:
@@ -127,12 +141,6 @@ def _read_ids(path: Path, items: dict[str, dict], *, missing_ok: bool = False) -
     if problems:
         raise DataError(problems)
     return found
-
-
-def _jsonl(path: Path, shown: str, *, missing_ok: bool):
-    if not path.is_file() and missing_ok:
-        return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 class _Tasks:
@@ -219,12 +227,13 @@ def _push(server, project_id: int, title: str, item_ids: list[str], writer: _Tas
 
 def _title(title: str) -> str:
     # Label Studio titles are 3 to 50 characters.
-    title = title.strip() or "labeling project"
-    return (title + "   ")[:max(3, len(title))][:50]
+    return (title.strip() or "labeling project").ljust(3)[:50]
 
 
 def record_project_id(project: Project, key, value: int) -> None:
     """Write a Label Studio project id into params.yaml, keeping the file's comments and order."""
+    import io
+
     from ruamel.yaml import YAML
 
     from ..records import atomic_write_text
@@ -240,8 +249,6 @@ def record_project_id(project: Project, key, value: int) -> None:
         server[key] = value
     else:
         server.setdefault(key[0], {})[key[1]] = value
-    import io
-
     out = io.StringIO()
     yaml.dump(data, out)
     atomic_write_text(path, out.getvalue())
