@@ -216,6 +216,13 @@ def quickstart(
                    progress=progress_bar(not quiet))
 
 
+# --- versioning: dlp diff, dlp log (helper A adds its commands below this line) ---
+
+# --- versioning: dlp schema ..., dlp correct (helper B adds its commands below this line) ---
+
+# --- versioning: dlp snapshot, dlp merge-fix (helper C adds its commands below this line) ---
+
+
 def main() -> None:
     """Entry point of `dlp` and `python -m data_labeling_pipeline`."""
     app(prog_name="dlp")
