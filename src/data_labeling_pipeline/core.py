@@ -160,6 +160,7 @@ class ActiveLearner:
         self.trust_checkpoint = trust_checkpoint
         self.pool_items: list[str] = []
         self.last_uncertainty_mean: float | None = None
+        self.last_push = None  # what export_to_label_studio pushed, when a server is configured
         self.last_scores_: dict | None = None
 
     def query(self, n_instances: int = 100) -> list[int]:
@@ -183,7 +184,9 @@ class ActiveLearner:
         """Write a Label Studio tasks file of these pool items, with the model's pre-labels as predictions.
 
         The file is ``queue/<project_id>.tasks.json`` in the project: import it in Label Studio
-        (Data Manager > Import), or push it with ``dlp push``. Returns its path.
+        (Data Manager > Import). With a server configured (``pull.source: label_studio``) the
+        items are also pushed to the project's Label Studio project(s) as ``dlp push`` does
+        (routing, idempotence), and ``last_push`` holds what was sent. Returns the file's path.
         """
         from data_labeling_pipeline.labels import class_names
         from data_labeling_pipeline.labelstudio.tasks import to_label_studio_tasks
@@ -197,7 +200,7 @@ class ActiveLearner:
         project = self._project()
         schema = project.label_schema
         chosen = [int(i) for i in indices]
-        by_id = {item["item_id"]: item for item in project.read_items()}
+        by_id = _project_items(project)
         ids = [self.pool_items[i] for i in chosen]
         classes = class_names(schema)
         predictions = []
@@ -210,6 +213,10 @@ class ActiveLearner:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(project_id)) or "tasks"
         target = project.path(f"queue/{name}.tasks.json")
         atomic_write_text(target, json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
+        if project.params["pull"]["source"] == "label_studio":
+            from data_labeling_pipeline.stages.push import run_push
+
+            self.last_push = run_push(project, item_ids=ids, predictions=predictions)
         return target
 
     # -- the pool and the model's view of it -------------------------------------------------
@@ -226,7 +233,7 @@ class ActiveLearner:
         from data_labeling_pipeline.stages.select import sample_pool
 
         project = self._project()
-        items = {item["item_id"]: item for item in project.read_items()}
+        items = _project_items(project)
         ids = sorted(self.pool) if self.pool is not None else _unlabelled(project, items)
         unknown = [i for i in ids if i not in items]
         if unknown:
@@ -293,6 +300,13 @@ def _sklearn_inputs(model: Any, inputs: Any) -> Any:
 
     side = math.isqrt(int(getattr(model, "n_features_in_", 64)))
     return np.stack([load_gray(p, size=side).reshape(-1) / 255.0 for p in inputs])
+
+
+def _project_items(project) -> dict[str, dict]:
+    """item_id -> item: those pull wrote, and those ingested since (not pulled yet, but labelable)."""
+    from data_labeling_pipeline.project import INGESTED, ITEMS
+
+    return {item["item_id"]: item for name in (INGESTED, ITEMS) for item in project.read_items(name, missing_ok=True)}
 
 
 def _unlabelled(project, items: dict[str, dict]) -> list[str]:

@@ -12,9 +12,11 @@ at once, so the next push and every pull find it.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from ..errors import ConfigError, DataError, Problem
 from ..project import ANNOTATIONS, INGESTED, ITEMS, PREDICTIONS, REVIEW, Project
@@ -42,7 +44,11 @@ class PushSummary:
 
 
 def run_push(project: Project, *, items_file: str | Path | None = None, all_items: bool = False,
-             server=None) -> PushSummary:
+             item_ids: list[str] | None = None, predictions: list[dict] | None = None, server=None) -> PushSummary:
+    """Push the chosen items (the queues by default; ``item_ids`` from Python) with their pre-labels.
+
+    ``predictions`` replace those of ``annotations/predictions.jsonl`` (the active learner's own).
+    """
     from ..labelstudio.server import connect
 
     params = project.params
@@ -52,22 +58,28 @@ def run_push(project: Project, *, items_file: str | Path | None = None, all_item
                                    "routing: per_annotator needs the annotators' Label Studio e-mails here")])
     # items.jsonl is written by pull; items ingested since then are pushable too.
     items = {item["item_id"]: item for name in (INGESTED, ITEMS) for item in project.read_items(name, missing_ok=True)}
-    to_label, one_more, to_review = _chosen(project, items, items_file, all_items)
+    if item_ids is not None:
+        unknown = sorted(set(item_ids) - set(items))
+        if unknown:
+            raise DataError.single("<item_ids>", None, "item_id", f"not items of the project: {unknown[:5]}")
+        to_label, one_more, to_review = set(item_ids), set(), set()
+    else:
+        to_label, one_more, to_review = _chosen(project, items, items_file, all_items)
     own = server is None
     server = server or connect(params)
     try:
-        return _push_all(project, server, params, settings, items, to_label, one_more, to_review)
+        return _push_all(project, server, params, settings, items, to_label, one_more, to_review, predictions)
     finally:
         if own:
             server.close()
 
 
 def _push_all(project: Project, server, params: dict, settings: dict, items: dict[str, dict], to_label: set,
-              one_more: set, to_review: set) -> PushSummary:
+              one_more: set, to_review: set, predictions: list[dict] | None = None) -> PushSummary:
     from ..labelstudio.routing import needed_labels, plan_per_annotator
 
     summary = PushSummary()
-    writer = _Tasks(project, items)
+    writer = _Tasks(project, items, predictions)
     labelled_by: dict[str, set[str]] = {}
     for record in project.read_annotations() if project.path(ANNOTATIONS).exists() else ():
         labelled_by.setdefault(record["item_id"], set()).add(record["annotator"])
@@ -146,7 +158,7 @@ def _read_ids(path: Path, items: dict[str, dict], *, missing_ok: bool = False) -
 class _Tasks:
     """Label Studio tasks of our items, shaped by the project's label config, with pre-labels."""
 
-    def __init__(self, project: Project, items: dict[str, dict]):
+    def __init__(self, project: Project, items: dict[str, dict], predictions: list[dict] | None = None):
         from ..labels import class_names
         from ..labelstudio.config_reader import bind, check_against_schema, parse_label_config
         from ..labelstudio.label_config import label_config
@@ -164,15 +176,19 @@ class _Tasks:
             raise DataError(problems)
         self.binding = bind(parsed, self.task_type, control=project.params["pull"]["control"])
         self.predictions = {}
-        if project.path(PREDICTIONS).exists():
+        if predictions is not None:
+            self.predictions = {record["item_id"]: record for record in predictions}
+        elif project.path(PREDICTIONS).exists():
             from ..records import read_records
 
             for record in read_records(project.path(PREDICTIONS), project.validators["prediction"],
                                        display_path=PREDICTIONS):
                 self.predictions[record["item_id"]] = record
-        prefix = project.params["project"]["label_studio"]["image_url_prefix"]
-        self.image_url_prefix = prefix if prefix is not None else LOCAL_FILES
+        settings = project.params["project"]["label_studio"]
+        prefix = settings["image_url_prefix"]
         self.needs_local_files = self.task_type in ("image_classification", "bbox") and prefix is None
+        self.image_url_prefix = prefix if prefix is not None else \
+            local_files_prefix(project.root, settings["local_files_root"]) if self.needs_local_files else LOCAL_FILES
 
     def build(self, item_ids: list[str]) -> list[dict]:
         from ..labelstudio.tasks import to_label_studio_tasks
@@ -187,6 +203,31 @@ class _Tasks:
             for prediction in task["predictions"]:
                 prediction.pop("id", None), prediction.pop("task", None)
         return tasks
+
+
+def local_files_prefix(root: Path, document_root: str | None, environ=os.environ) -> str:
+    """What goes before an image's repository path so Label Studio's Local Files serve it.
+
+    Local Files URLs are relative to the server's document root, not to the storage, so a
+    repository below that root is addressed by its path from there.
+
+        >>> local_files_prefix(Path("/data/projects/cats"), "/data")
+        '/data/local-files/?d=projects/cats/'
+        >>> local_files_prefix(Path("/srv/cats"), None, environ={})
+        '/data/local-files/?d=srv/cats/'
+    """
+    shown = "project.label_studio.local_files_root"
+    base = document_root or environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT") or os.sep
+    try:
+        inside = Path(root).resolve().relative_to(Path(base).resolve())
+    except ValueError:
+        raise ConfigError([Problem("params.yaml", None, shown,
+                                   f"the repository {root} is not below the Label Studio document root {base}; "
+                                   "start the server with LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT above it, set "
+                                   "this key to that root, or serve the images elsewhere (image_url_prefix)")]) \
+            from None
+    relative = inside.as_posix()
+    return LOCAL_FILES + (quote(relative, safe="/") + "/" if relative != "." else "")
 
 
 def _ensure(project: Project, server, summary: PushSummary, *, key, title: str, config: str,
