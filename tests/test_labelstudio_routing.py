@@ -257,3 +257,30 @@ def test_active_learner_export_pushes_to_the_configured_server(tmp_path, ls_serv
     assert all(t["predictions"][0]["model_version"] == "active-learner-uncertainty" for t in tasks.values())
     learner.export_to_label_studio(picks, project_id="again")
     assert learner.last_push.pushed == {"active learner": 0} and len(tasks_by_item(ls_server.client(), pid)) == 3
+
+
+def test_push_keeps_a_layout_edited_in_the_ui_but_replaces_a_config_that_no_longer_fits(tmp_path, ls_server,
+                                                                                        users, key_env):
+    from data_labeling_pipeline.labels import extend_label_schema
+    from data_labeling_pipeline.labelstudio.label_config import label_config
+    from data_labeling_pipeline.project import Project
+    from data_labeling_pipeline.repo.scaffold import labels_yaml
+
+    root = new_project(tmp_path, "config edits", ls_server.url, texts={"c1": "one", "c2": "two"})
+    run(root, "dlp", "push", "--all")
+    pid = params_of(root)["project"]["label_studio"]["project_id"]
+    client = ls_server.client()
+    edited = client.projects.get(id=pid).label_config.replace("<View>", '<View>\n  <Header value="Be careful"/>', 1)
+    client.projects.update(id=pid, label_config=edited)
+    assert "replaced" not in run(root, "dlp", "push", "--all").stdout
+    assert client.projects.get(id=pid).label_config == edited  # still fits the schema: the team's layout stays
+
+    schema = extend_label_schema(Project(root).label_schema, ["mixed"])
+    (root / "schema/labels.yaml").write_text(labels_yaml(schema), "utf-8")
+    (root / "schema/label_config.xml").write_text(label_config("text_classification", ["pos", "neg", "mixed"]),
+                                                  "utf-8")
+    assert "label config replaced" in run(root, "dlp", "push", "--all").stdout
+    from label_studio_sdk.label_interface import LabelInterface
+
+    [control] = LabelInterface(client.projects.get(id=pid).label_config).controls
+    assert control.labels == ["pos", "neg", "mixed"]

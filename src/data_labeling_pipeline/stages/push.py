@@ -32,12 +32,16 @@ class PushSummary:
     already: Counter = field(default_factory=Counter)  # ... -> items that were there already
     created: list[str] = field(default_factory=list)
     duplicates_removed: int = 0
+    configs_updated: list[str] = field(default_factory=list)  # server configs that no longer fit the schema
 
     def describe(self) -> str:
         if not self.pushed and not self.already:
             return "nothing to push (the queue is empty)"
         lines = [f"{title}: {self.pushed[title]} tasks imported, {self.already[title]} already there"
                  for title in sorted(set(self.pushed) | set(self.already))]
+        if self.configs_updated:
+            lines.append("label config replaced by schema/label_config.xml (it no longer fit the schema): "
+                         + ", ".join(self.configs_updated))
         if self.created:
             lines.append("created in Label Studio (ids recorded in params.yaml): " + ", ".join(self.created))
         return "\n".join(lines)
@@ -243,13 +247,30 @@ def _ensure(project: Project, server, summary: PushSummary, *, key, title: str, 
     else:
         found = server.project(known)
         changes = {}
-        if found.get("label_config") != config:
-            changes["label_config"] = config
+        if found.get("label_config") != config and not _fits_schema(project, found.get("label_config") or ""):
+            changes["label_config"] = config  # a layout edited in the UI that still fits the schema is kept
+            summary.configs_updated.append(title)
         if found.get("maximum_annotations") != maximum_annotations:
             changes["maximum_annotations"] = maximum_annotations
         if changes:
             server.update_project(known, **changes)
     return known
+
+
+def _fits_schema(project: Project, config: str) -> bool:
+    """Whether a label config (the server's copy) has exactly the schema's task type and classes, in order."""
+    from ..errors import PipelineError
+    from ..labels import class_names
+    from ..labelstudio.config_reader import check_against_schema, parse_label_config
+
+    schema = project.label_schema
+    try:
+        parsed = parse_label_config(config, path="<the server's label config>")
+    except PipelineError:
+        return False
+    problems, warnings = check_against_schema(parsed, schema["task_type"], class_names(schema),
+                                              control=project.params["pull"]["control"])
+    return not problems and not warnings  # a class the server lacks, or out of order, is replaced too
 
 
 def _push(server, project_id: int, title: str, item_ids: list[str], writer: _Tasks, summary: PushSummary, *,
