@@ -20,6 +20,9 @@ from typing import Any
 from ..errors import ConfigError, PipelineError, Problem, require
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# A snapshot export as pull reads it: annotators with their e-mails, predictions as objects.
+SNAPSHOT_OPTIONS = {"annotations__completed_by": {"only_id": False}, "drafts": {"only_id": True},
+                    "predictions": {"only_id": False}}
 
 
 class ServerError(PipelineError):
@@ -136,6 +139,37 @@ class Server:
             if len(found) < size:
                 return
             page += 1
+
+    def snapshot_tasks(self, project_id: int, *, poll: float = 0.2) -> list[dict]:
+        """Every task of the project through a snapshot export (annotators with e-mails, predictions as
+        objects): one request for the whole project instead of a page per ``page_size`` tasks.
+
+        The export is built by the server in the background; it is polled for up to
+        ``pull.timeout`` seconds, downloaded, and deleted from the server afterwards.
+        """
+        exports = self.client.projects.exports
+        made = self.call(f"start a snapshot export of project {project_id}", exports.create, id=project_id,
+                         title="dlp pull", serialization_options=SNAPSHOT_OPTIONS)
+        try:
+            deadline = time.monotonic() + self.settings.timeout
+            while True:
+                status = self.call(f"check the snapshot export of project {project_id}", exports.get,
+                                   project_id, made.id).status
+                if status == "completed":
+                    break
+                if status == "failed" or time.monotonic() > deadline:
+                    raise ServerError(f"Label Studio at {self.settings.url} did not finish the snapshot export of "
+                                      f"project {project_id} (status {status!r} after {self.settings.timeout:g} s; "
+                                      "raise pull.timeout, or see the server's log)")
+                self._sleep(poll)
+            data = self.call(f"download the snapshot export of project {project_id}",
+                             lambda: b"".join(exports.download(project_id, made.id, export_type="JSON")))
+        finally:
+            try:
+                exports.delete(project_id, made.id)
+            except Exception:  # noqa: BLE001  cleaning up the server's copy is best effort
+                pass
+        return json.loads(data)
 
     def item_ids(self, project_id: int) -> dict[str, int]:
         """item_id -> task id of the project's tasks that carry one."""

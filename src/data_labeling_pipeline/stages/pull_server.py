@@ -114,8 +114,8 @@ class ServerSource:
 
     def _sync(self, project_id: int, info: dict, old: dict | None) -> tuple[list[dict], dict]:
         stored = self._stored(project_id) if (self.incremental and old) else None
-        if stored is None:
-            tasks = list(self.server.tasks(project_id))
+        if stored is None:  # a full pull: one snapshot export (2-3x faster than listing every page)
+            tasks = self.server.snapshot_tasks(project_id)
             return sorted(tasks, key=lambda t: t["id"]), {"mode": "full", "tasks_fetched": len(tasks)}
         since = _minus(old["newest_update"], OVERLAP) if old.get("newest_update") else None
         changed = list(self.server.tasks(project_id, updated_after=since)) if since else \
