@@ -220,6 +220,68 @@ def quickstart(
 
 # --- versioning: dlp schema ..., dlp correct (helper B adds its commands below this line) ---
 
+schema_app = typer.Typer(help="Migrate schema/labels.yaml: add, rename, merge, deprecate or split classes.",
+                         no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+def _migrate(change: str, *args, **kwargs) -> None:
+    from .project import Project
+    from .stages.schema import migrate
+
+    typer.echo(migrate(Project.find(), change, *args, **kwargs).describe())
+
+
+@schema_app.command("add-class")
+def schema_add_class(name: str = typer.Argument(..., help="The new class (gets a never-used id).")) -> None:
+    """Append a class."""
+    _migrate("add_class", name)
+
+
+@schema_app.command("rename-class")
+def schema_rename_class(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+    """Rename a class; it keeps its id, old labels are re-mapped by pull and agree."""
+    _migrate("rename_class", old, new)
+
+
+@schema_app.command("merge-classes")
+def schema_merge_classes(names: list[str] = typer.Argument(..., help="The classes to merge (two or more)."),
+                         into: str = typer.Option(..., "--into", help="One of them, or a new class.")) -> None:
+    """Merge classes into one; the merged-away ids are retired."""
+    _migrate("merge_classes", names, into)
+
+
+@schema_app.command("deprecate-class")
+def schema_deprecate_class(name: str = typer.Argument(...)) -> None:
+    """Refuse new labels of a class; old ones stay valid."""
+    _migrate("deprecate_class", name)
+
+
+@schema_app.command("split-class")
+def schema_split_class(name: str = typer.Argument(...),
+                       into: list[str] = typer.Option(..., "--into", help="The new classes (repeat the option, or "
+                                                      "give them after one --into).")) -> None:
+    """Add new classes, deprecate NAME and list its items in annotations/relabel.jsonl."""
+    _migrate("split_class", name, into)
+
+
+@app.command()
+def correct(
+    item: str = typer.Argument(..., help="The item id (as in annotations/items.jsonl)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept as the note)."),
+    label: str | None = typer.Option(None, "--label", help="The class (single-label classification)."),
+    labels: list[str] | None = typer.Option(None, "--labels", help="A class of a multi-label item (repeat)."),
+    spans: str | None = typer.Option(None, "--spans", help='JSON: [{"start": 0, "end": 5, "label": "PER"}]'),
+    boxes: str | None = typer.Option(None, "--boxes", help='JSON: [{"x": 1, "y": 2, "w": 3, "h": 4, "label": "car"}]'),
+    overrides: str | None = typer.Option(None, "--overrides", help="The annotator or annotation id it overrides."),
+) -> None:
+    """Record a reviewer's correction in annotations/corrections.jsonl (agree lets it win)."""
+    from .project import Project
+    from .stages.correct import run_correct
+
+    typer.echo(run_correct(Project.find(), item, reason=reason, label=label, labels=labels or None, spans=spans,
+                           boxes=boxes, overrides=overrides).describe())
+
 # --- versioning: dlp snapshot, dlp merge-fix (helper C adds its commands below this line) ---
 
 

@@ -86,9 +86,11 @@ def check_label_schema(schema: Any, path: str) -> LabelSchema:
     seen_names: dict[str, int] = {}
     for i, cls in enumerate(classes):
         where = f"$.classes[{i}]"
-        if not isinstance(cls, dict) or set(cls) != {"id", "name"}:
-            bad(where, f"expected a mapping with exactly the keys id and name, got {cls!r}")
+        if not isinstance(cls, dict) or not {"id", "name"} <= set(cls) <= {"id", "name", "deprecated"}:
+            bad(where, f"expected a mapping with the keys id, name and optionally deprecated, got {cls!r}")
             continue
+        if not isinstance(cls.get("deprecated", False), bool):
+            bad(f"{where}.deprecated", f"expected true or false, got {cls['deprecated']!r}")
         cid, name = cls["id"], cls["name"]
         if not isinstance(cid, int) or isinstance(cid, bool) or cid < 0:
             bad(f"{where}.id", f"expected an integer >= 0, got {cid!r}")
@@ -102,6 +104,9 @@ def check_label_schema(schema: Any, path: str) -> LabelSchema:
             bad(f"{where}.name", f"{name!r} is already classes[{seen_names[name]}]; names must be unique")
         else:
             seen_names[name] = i
+    from .migrations import check_history
+
+    check_history(schema.get("history"), problems, path)
     if problems:
         raise ConfigError(problems)
     return schema
@@ -165,7 +170,16 @@ def extend_label_schema(schema: LabelSchema, class_names_: list[str]) -> LabelSc
     added = [name for name in class_names_ if name not in known]
     if not added:
         return out
-    next_id = max(c["id"] for c in out["classes"]) + 1
+    from .migrations import historical_names
+    from .migrations import next_id as first_free
+
+    reused = [name for name in added if name in historical_names(out)]
+    if reused:  # an old name now maps elsewhere (a rename or merge): a new class of it would be ambiguous
+        raise ConfigError([Problem("schema/labels.yaml", None, "$.classes",
+                                   f"{reused} were classes before and their old labels map to other classes now; "
+                                   "list the current names in params.yaml project.classes "
+                                   "(see the history in schema/labels.yaml)")])
+    next_id = first_free(out)  # retired ids (merged-away classes) are never reused
     out["classes"] += [{"id": next_id + i, "name": name} for i, name in enumerate(added)]
     out["schema_version"] = out["schema_version"] + 1
     out.setdefault("history", []).append({"version": out["schema_version"], "change": "added", "classes": added})

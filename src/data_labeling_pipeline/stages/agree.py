@@ -68,15 +68,18 @@ def agree_options(params: dict, label_schema: dict):
 
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
+    from .schema import read_current
 
     items = {item["item_id"]: item for item in project.read_items(ITEMS)}
-    annotations = project.read_annotations(ANNOTATIONS, items=items)
+    annotations = read_current(project, ANNOTATIONS, items)  # older schema versions re-mapped to the current one
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
     predictions, name = model_predictions(project, items)
     result = agree(annotations, item_ids=items, decisions=decisions, options=options,
                    model_predictions=predictions, model_weight=project.params["quality"]["model_votes"],
                    model_name=name, model_accuracy=model_accuracy(project) if predictions else None)
+    result.metrics["n_corrections"] = sum((d.get("source") or {}).get("kind") == "correction"
+                                          for d in decisions.values())
     write_jsonl(project.path(CONSENSUS), result.consensus)
     write_jsonl(project.path(REVIEW), result.review)
     write_json(project.path(METRICS), result.metrics)
@@ -134,11 +137,9 @@ def review_decisions(project: Project, annotations: list[dict], items: dict[str,
         decisions[record["item_id"]] = record
     path = project.path(CORRECTIONS)
     if path.exists():
-        from ..checks import annotation_checker
-        from ..records import read_records
+        from .schema import read_current
 
-        corrections = read_records(path, project.validators["annotation"], check=annotation_checker(items),
-                                   display_path=CORRECTIONS)
+        corrections = read_current(project, CORRECTIONS, items)  # re-mapped through the schema's migrations
         for record in sorted(corrections, key=_when):
             decisions[record["item_id"]] = record
     return decisions

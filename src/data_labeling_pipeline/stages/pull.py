@@ -82,6 +82,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     from ..labels import class_names
     from ..labelstudio.binding import describe
     from ..labelstudio.exports import parse_export
+    from ..migrations import historical_names, remap_records
 
     params, label_schema = project.params, project.label_schema
     source = source or default_source(project)
@@ -95,14 +96,16 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     annotations: list[dict] = []
     predictions: list[dict] = []
-    configs = LabelConfigs(project, params["pull"]["inbox"], class_names(label_schema), label_schema["task_type"],
+    # Exports made before a rename or merge carry old names: read them, then re-map (migrations).
+    readable = class_names(label_schema) + historical_names(label_schema)
+    configs = LabelConfigs(project, params["pull"]["inbox"], readable, label_schema["task_type"],
                            params["pull"]["control"])
     bindings: dict[str, dict] = {}
     served = getattr(source, "label_config", None)  # a server says which config each project has
     for shown, document in progress(documents, "pull") if progress else documents:
         if served is not None and served(shown):
             configs.given(shown, served(shown))
-        parsed = parse_export(document, task_type=label_schema["task_type"], classes=class_names(label_schema),
+        parsed = parse_export(document, task_type=label_schema["task_type"], classes=readable,
                               multi_label=label_schema.get("multi_label", False), source_file=shown,
                               schema_version=label_schema["schema_version"], users=users, known_items=known,
                               label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
@@ -115,8 +118,8 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
             if item["item_id"] not in items:
                 items[item["item_id"]] = item
                 summary.items_from_exports += 1
-        annotations.extend(parsed.annotations)
-        predictions.extend(parsed.predictions)
+        annotations.extend(remap_records(label_schema, parsed.annotations))
+        predictions.extend(remap_records(label_schema, parsed.predictions))
     collector.raise_if_any()
     _complete_image_sizes(project, items, collector)
     if skip:  # an invalid annotation must not win over a valid one of the same annotator
