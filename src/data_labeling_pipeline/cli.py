@@ -50,11 +50,13 @@ def init(
     directory: Path = typer.Argument(Path("."), help="Where to create the project (created if missing)."),
     config: Path = typer.Option(..., "--config", "-c", help="A config file like config.example.yaml."),
     force: bool = typer.Option(False, "--force", help="Overwrite params, schema and dvc.yaml of an existing project."),
+    tool_spec: str | None = typer.Option(None, "--tool-spec", help="What CI installs as this tool (requirements.txt): "
+                                         "a pip requirement, git URL or path; default: this version."),
 ) -> None:
     """Create a labeling project: git + DVC, params.yaml, label schema, dvc.yaml."""
     from .repo.scaffold import init_project
 
-    root = init_project(config, directory, force=force)
+    root = init_project(config, directory, force=force, tool_spec=tool_spec)
     typer.echo(f"Created a labeling project in {root}")
     typer.echo("Next: dlp ingest <images folder or texts.csv>, drop Label Studio exports into inbox/, dvc repro")
 
@@ -283,6 +285,31 @@ def correct(
                            boxes=boxes, overrides=overrides).describe())
 
 # --- versioning: dlp snapshot, dlp merge-fix (helper C adds its commands below this line) ---
+
+
+@app.command()
+def snapshot(
+    name: str = typer.Argument(..., help="The snapshot's name: the tag is labels/NAME."),
+    message: str | None = typer.Option(None, "--message", "-m", help="A line for the tag's message."),
+    no_push: bool = typer.Option(False, "--no-push", help="Do not dvc push, even with a remote configured."),
+) -> None:
+    """Tag the committed, reproduced labels as labels/NAME (with their headline metrics) and dvc push them."""
+    from .repo.snapshot import snapshot as run_snapshot
+
+    for line in run_snapshot(Path.cwd(), name, message=message, push=not no_push).describe():
+        typer.echo(line)
+
+
+@app.command(name="merge-fix")
+def merge_fix(
+    commit: bool = typer.Option(False, "--commit", help="Commit the merge once it is resolved."),
+    verify_clean: bool = typer.Option(False, "--verify-clean", help="Also compare with dvc repro -f on a copy."),
+) -> None:
+    """Finish a conflicted git merge of labeling branches: regenerate derived files with dvc repro."""
+    from .repo.mergefix import merge_fix as run_merge_fix
+
+    for line in run_merge_fix(Path.cwd(), commit=commit, verify_clean=verify_clean).describe():
+        typer.echo(line)
 
 
 def main() -> None:

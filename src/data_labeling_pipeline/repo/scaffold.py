@@ -20,42 +20,123 @@ DVCIGNORE = """\
 *.tmp
 """
 WORKFLOW = """\
-# Written by `dlp init`: on every pull request, reproduce the pipeline and gate on agreement.
+# Written by `dlp init`: on every pull request, reproduce the pipeline, gate on agreement and
+# report what changed against the base branch (job summary, and a PR comment when the token allows).
 name: labels
 on:
   pull_request:
   push:
     branches: [main]
+permissions:
+  contents: read
+  pull-requests: write
+defaults:
+  run:
+    shell: bash
 jobs:
   labels:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0  # the base branch's history, for the diffs below
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: pip install data-labeling-pipeline
-      # With a DVC remote, fetch the tracked data first (set its credentials as repository secrets).
-      - run: dvc pull || echo "no DVC remote configured; using the data in git"
-      - run: dvc repro
-      - run: dvc metrics diff --md main >> "$GITHUB_STEP_SUMMARY" || true
-      # Exit 3 fails the check when agreement is below quality.agreement_threshold.
-      - run: dlp gate
+      - name: Install the tool this project was made with (pinned in requirements.txt)
+        run: pip install -r requirements.txt
+      - name: Fetch the DVC-tracked data
+        # With a remote, set its credentials as repository secrets (e.g. AWS_ACCESS_KEY_ID) in env: here.
+        run: |
+          if [ -n "$(dvc remote list)" ]; then
+            dvc pull
+          else
+            echo "no DVC remote configured: skipping dvc pull (add one with: dvc remote add -d NAME URL)"
+          fi
+      - name: Reproduce the pipeline
+        run: dvc repro
+      - name: Quality gate
+        # Exit 3 fails the job when agreement is below quality.agreement_threshold; the steps below still run.
+        run: dlp gate
+      - name: Summary
+        if: ${{ !cancelled() }}
+        run: |
+          mkdir -p .dlp/ci
+          base="${GITHUB_BASE_REF:-main}"
+          if git rev-parse -q --verify "origin/$base" >/dev/null; then base="origin/$base"; fi
+          {
+            echo "## Quality gate"
+            echo '```'
+            dlp gate 2>&1 || true  # the same check again, for its text (it only reads metrics/)
+            echo '```'
+            echo "## Metrics against $base"
+            dvc metrics diff "$base" --md || echo "dvc metrics diff failed"
+            echo "## Label changes against $base"
+            dlp diff "$base" --format md || echo "dlp diff failed"
+          } > .dlp/ci/summary.md
+          cat .dlp/ci/summary.md >> "$GITHUB_STEP_SUMMARY"
+      - name: Comment on the pull request
+        if: ${{ !cancelled() && github.event_name == 'pull_request' }}
+        env:
+          GH_TOKEN: ${{ github.token }}
+          PR_NUMBER: ${{ github.event.pull_request.number }}
+        run: |
+          if [ -z "$GH_TOKEN" ] || [ -z "$PR_NUMBER" ]; then
+            echo "no token or pull request: not commenting"
+          else
+            gh pr comment "$PR_NUMBER" --body-file .dlp/ci/summary.md \\
+              || echo "could not comment (a fork's token is read-only); see the job summary"
+          fi
 """
+GITATTRIBUTES = """\
+# Written by `dlp init`. A directory tracked by `dvc add` (inbox/) merges with DVC's merge driver
+# (configured by `dlp init` in .git/config; `dlp merge-fix` runs it too); corrections merge line by line.
+*.dvc merge=dvc
+annotations/corrections.jsonl merge=union
+"""
+MERGE_DRIVER = "dvc git-hook merge-driver --ancestor %O --our %A --their %B"
 INBOX_README = (
     "Drop Label Studio JSON exports here (Project > Export > JSON, or the snapshot export).\n"
     "Add new exports as new files; `dvc repro` pulls them into annotations/annotations.jsonl.\n"
 )
 
 
-def init_project(config_path: str | Path, target: str | Path = ".", *, force: bool = False) -> Path:
+def init_project(config_path: str | Path, target: str | Path = ".", *, force: bool = False,
+                 tool_spec: str | None = None) -> Path:
     """Create a labeling project in ``target`` from a config file; return its root."""
     from ..config import load_params
 
-    return create_project(load_params(config_path), target, force=force)
+    return create_project(load_params(config_path), target, force=force, tool_spec=tool_spec)
 
 
-def create_project(params: dict, target: str | Path = ".", *, force: bool = False, own_repo: bool = False) -> Path:
+def requirements_txt(tool_spec: str | None = None) -> str:
+    """requirements.txt of a project: the tool it was made with, and DVC of the same major.minor.
+
+    ``tool_spec`` is any pip requirement (a version pin, a git URL, a path); by default the
+    installed version of this package.
+
+    >>> "data-labeling-pipeline @ git+https://x/y@v1" in requirements_txt("data-labeling-pipeline @ git+https://x/y@v1")
+    True
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    if tool_spec is not None and (not tool_spec.strip() or "\n" in tool_spec):
+        raise ProjectError(f"--tool-spec {tool_spec!r} is not one pip requirement; give e.g. "
+                           "'data-labeling-pipeline==0.1.0', a git URL (git+https://...) or a path")
+    if tool_spec is None:
+        try:
+            tool_spec = f"data-labeling-pipeline=={version('data-labeling-pipeline')}"
+        except PackageNotFoundError:
+            raise ProjectError("data-labeling-pipeline is not installed as a package, so its version is unknown; "
+                               "pass --tool-spec (a version pin, a git URL or a path)") from None
+    major, minor = version("dvc").split(".")[:2]
+    return ("# Written by `dlp init`: what CI installs (pip install -r requirements.txt).\n"
+            "# For a cloud DVC remote add its extra, e.g. dvc[s3] or dvc[gs].\n"
+            f"{tool_spec.strip()}\ndvc>={major}.{minor},<{int(major) + 1}\n")
+
+
+def create_project(params: dict, target: str | Path = ".", *, force: bool = False, own_repo: bool = False,
+                   tool_spec: str | None = None) -> Path:
     """Create a labeling project in ``target`` from validated params; return its root.
 
     Inside an existing git repository the project becomes a DVC subdir project of
@@ -64,8 +145,10 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
 
     Writes params.yaml (the config with every default filled in), schema/
     (labels.yaml and the JSON Schemas of records), the Label Studio label
-    config, dvc.yaml, annotations/ and inbox/, runs `git init` (unless already
-    inside a repository) and `dvc init`, and commits.
+    config, dvc.yaml, annotations/ and inbox/, the CI workflow with the
+    requirements.txt it installs (``tool_spec``, default: this version), and
+    .gitattributes with DVC's merge driver in the git config; runs `git init`
+    (unless already inside a repository) and `dvc init`, and commits.
     """
     from ..config import dump_params, validate_params
     from ..labels import extend_label_schema, new_label_schema, record_schemas
@@ -73,6 +156,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     from .pipeline import dvc_yaml
 
     params = validate_params(params)
+    requirements = requirements_txt(tool_spec)
     root = Path(target).resolve()
     if root.exists() and not root.is_dir():
         raise ProjectError(f"{target} exists and is not a directory")
@@ -92,6 +176,9 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
         git.dvc(["init", "-q", *([] if toplevel == root else ["--subdir"])], root)
     git.dvc(["config", "core.analytics", "false"], root)
     git.dvc(["config", "core.autostage", "true"], root)
+    # What `dvc install` configures, without its hooks: new files in inbox/ merge on both branches.
+    git.run(["git", "config", "merge.dvc.name", "DVC merge driver"], root)
+    git.run(["git", "config", "merge.dvc.driver", MERGE_DRIVER], root)
 
     project = params["project"]
     label_schema = new_label_schema(project["task_type"], project["classes"], multi_label=project["multi_label"])
@@ -109,6 +196,8 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     write("dvc.yaml", dvc_yaml(params, root))
     write(".gitignore", GITIGNORE, keep=True)
     write(".github/workflows/labels.yml", WORKFLOW, keep=True)
+    write("requirements.txt", requirements, keep=tool_spec is None)
+    write(".gitattributes", GITATTRIBUTES, keep=True)
     write(".dvcignore", DVCIGNORE, keep=True)
     inbox = root / params["pull"]["inbox"]
     inbox.mkdir(parents=True, exist_ok=True)
