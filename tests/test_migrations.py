@@ -173,6 +173,7 @@ def test_schema_split_lists_the_items_carrying_the_class_for_relabelling(bare_pr
     carrying = {json.loads(line)["item_id"] for name in ("consensus", "annotations")
                 for line in project.path(f"annotations/{name}.jsonl").read_text().splitlines()
                 if '"neutral"' in line}
+    consensus_before = project.path("annotations/consensus.jsonl").read_text().splitlines()
     monkeypatch.chdir(project.root)
     result = CliRunner().invoke(app, ["schema", "split-class", "neutral", "--into", "mixed", "--into", "flat"])
     assert result.exit_code == 0, result.output
@@ -182,7 +183,16 @@ def test_schema_split_lists_the_items_carrying_the_class_for_relabelling(bare_pr
     assert rows[0]["action"] == "annotate" and rows[0]["classes"] == ["mixed", "flat"]
     assert "git add annotations/relabel.jsonl && git commit -am" in result.output
     run_pull(Project(project.root))  # old 'neutral' labels stay valid under the deprecated class
-    run_agree(Project(project.root))
+    summary = run_agree(Project(project.root))
+    queue = {json.loads(line)["item_id"]: json.loads(line)
+             for line in project.path("annotations/review.jsonl").read_text().splitlines()}
+    relabelled = {i for i, r in queue.items() if "relabel" in r["reasons"]}
+    # Relabelled: every item whose consensus was the split class; not those where enough annotators
+    # chose another class (the one 'neutral' vote is outvoted, so nobody is asked again).
+    was_neutral = {r["item_id"] for r in map(json.loads, consensus_before) if r.get("label") == "neutral"}
+    assert was_neutral and was_neutral <= relabelled <= carrying
+    assert all(queue[i]["action"] == "annotate" for i in relabelled)
+    assert summary.review_metrics["n_relabel"] == len(relabelled)
 
 
 @pytest.mark.slow

@@ -80,6 +80,10 @@ def run_agree(project: Project) -> AgreeSummary:
                    model_name=name, model_accuracy=model_accuracy(project) if predictions else None)
     result.metrics["n_corrections"] = sum((d.get("source") or {}).get("kind") == "correction"
                                           for d in decisions.values())
+    relabel = relabel_needed(project, annotations, decisions, result.consensus)
+    result.review = with_relabels(result.review, relabel)
+    if result.review_summary is not None:
+        result.review_summary["n_relabel"] = len(relabel)
     write_jsonl(project.path(CONSENSUS), result.consensus)
     write_jsonl(project.path(REVIEW), result.review)
     write_json(project.path(METRICS), result.metrics)
@@ -88,6 +92,57 @@ def run_agree(project: Project) -> AgreeSummary:
     write_json(project.path(REPORT), result.report)
     write_plots(project.path(PLOTS), result.plots)
     return AgreeSummary(result.metrics, len(result.review), options.headline, result.review_summary)
+
+
+def relabel_needed(project: Project, annotations: list[dict], decisions: dict[str, dict],
+                   consensus: list[dict]) -> dict[str, str]:
+    """item_id -> why, for the items a class split left to relabel (annotations/relabel.jsonl).
+
+    An item is done once a reviewer decided it without the split class, or its consensus is
+    not the split class and ``quality.min_annotators_per_sample`` annotators chose another
+    class (an outvoted old label costs no new one). The file is written only by
+    ``dlp schema split-class``, which also changes schema/labels.yaml (a dependency of this
+    stage), so agree re-runs whenever it changes.
+    """
+    from ..migrations import labels_in
+    from ..records import read_records
+    from .schema import RELABEL
+
+    path = project.path(RELABEL)
+    if not path.exists():
+        return {}
+    split = {e["version"]: e["from"] for e in project.label_schema.get("history", []) if e.get("change") == "split"}
+    enough = project.params["quality"]["min_annotators_per_sample"]
+    rows = {row["item_id"]: row for row in read_records(path, display_path=RELABEL)}
+
+    def without_split_class(record: dict) -> bool:
+        return split.get(rows[record["item_id"]].get("schema_version")) not in labels_in(record)
+
+    fresh = dict.fromkeys(rows, 0)
+    for a in annotations:
+        if a["item_id"] in rows and without_split_class(a):
+            fresh[a["item_id"]] += 1
+    settled = {r["item_id"] for r in consensus if r["item_id"] in rows and without_split_class(r)}
+    return {item_id: row.get("reason", "relabel") for item_id, row in rows.items()
+            if not (item_id in settled and fresh[item_id] >= enough)
+            and not (item_id in decisions and without_split_class(decisions[item_id]))}
+
+
+def with_relabels(review: list[dict], relabel: dict[str, str]) -> list[dict]:
+    """The review queue with the items to relabel as ``annotate`` rows (reason ``relabel``)."""
+    if not relabel:
+        return review
+    rows = {r["item_id"]: dict(r) for r in review}
+    rank = max((r.get("rank", 0) for r in review), default=0)
+    for item_id in sorted(relabel):
+        row = rows.get(item_id)
+        if row is None:
+            rank += 1
+            rows[item_id] = {"item_id": item_id, "action": "annotate", "reasons": ["relabel"],
+                             "note": relabel[item_id], "rank": rank}
+        else:
+            row.update(action="annotate", reasons=sorted(set(row["reasons"]) | {"relabel"}), note=relabel[item_id])
+    return [rows[k] for k in sorted(rows)]
 
 
 def model_predictions(project: Project, items: dict[str, dict]) -> tuple[dict[str, str] | None, str]:
