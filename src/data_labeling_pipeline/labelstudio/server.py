@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import ConfigError, PipelineError, Problem, require
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+EXPORT_TIMEOUT_FACTOR = 10  # a snapshot export request may take this many times pull.timeout
 # A snapshot export as pull reads it: annotators with their e-mails, predictions as objects.
 SNAPSHOT_OPTIONS = {"annotations__completed_by": {"only_id": False}, "drafts": {"only_id": True},
                     "predictions": {"only_id": False}}
@@ -66,8 +67,12 @@ class Server:
         """Close the HTTP connections (the SDK client has no close of its own)."""
         self.client._client_wrapper.httpx_client.httpx_client.close()
 
-    def call(self, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
-        """``fn(*args, **kwargs)``, retried on transient failures; ``what`` names it in errors."""
+    def call(self, what: str, fn: Callable[..., Any], *args, idempotent: bool = True, **kwargs) -> Any:
+        """``fn(*args, **kwargs)``, retried on transient failures; ``what`` names it in errors.
+
+        A request that is not ``idempotent`` is not repeated after a read timeout: the server
+        may still be doing it, and a second one would do it twice.
+        """
         import httpx
         from label_studio_sdk.core.api_error import ApiError
 
@@ -75,6 +80,11 @@ class Server:
         for attempt in range(attempts):
             try:
                 return fn(*args, **kwargs)
+            except httpx.ReadTimeout as exc:
+                if not idempotent or attempt == attempts - 1:
+                    raise ServerError(f"Label Studio at {self.settings.url} did not answer within the timeout to "
+                                      f"{what} ({type(exc).__name__}); raise pull.timeout for large projects") \
+                        from None
             except ApiError as exc:
                 status = exc.status_code or 0
                 if status not in RETRYABLE_STATUS or attempt == attempts - 1:
@@ -148,8 +158,10 @@ class Server:
         ``pull.timeout`` seconds, downloaded, and deleted from the server afterwards.
         """
         exports = self.client.projects.exports
+        # Label Studio Community builds the export inside this request: allow it more than one page's time.
         made = self.call(f"start a snapshot export of project {project_id}", exports.create, id=project_id,
-                         title="dlp pull", serialization_options=SNAPSHOT_OPTIONS)
+                         title="dlp pull", serialization_options=SNAPSHOT_OPTIONS, idempotent=False,
+                         request_options={"timeout_in_seconds": int(self.settings.timeout * EXPORT_TIMEOUT_FACTOR)})
         try:
             deadline = time.monotonic() + self.settings.timeout
             while True:
