@@ -227,3 +227,20 @@ def test_schema_rename_and_merge_then_dvc_repro_exports_the_new_names(tmp_path, 
     schema = yaml.safe_load((root / "schema/labels.yaml").read_text())
     assert [c["name"] for c in schema["classes"]] == ["good", "not_good"]
     assert [c["id"] for c in schema["classes"]] == [1, 4] and schema["history"][-1]["retired_ids"] == [2, 3]
+
+
+def test_a_deprecated_class_is_neither_offered_nor_warned_about(bare_project, monkeypatch):
+    from data_labeling_pipeline.project import Project
+    from data_labeling_pipeline.stages.push import _Tasks
+    from data_labeling_pipeline.stages.validate import _check_label_config
+
+    project = bare_project("image_classification", ["cat", "dog", "bird"])
+    monkeypatch.chdir(project.root)
+    assert CliRunner().invoke(app, ["schema", "deprecate-class", "bird"]).exit_code == 0
+    project = Project(project.root)
+    warnings = []
+    _check_label_config(project, project.path("schema/label_config.xml"), "schema/label_config.xml", warnings.append)
+    assert warnings == []
+    project.path("schema/label_config.xml").unlink()  # push then builds the config itself
+    config = _Tasks(project, {}).config
+    assert 'value="cat"' in config and 'value="dog"' in config and "bird" not in config

@@ -166,15 +166,17 @@ class _Tasks:
         from ..labels import class_names
         from ..labelstudio.config_reader import bind, check_against_schema, parse_label_config
         from ..labelstudio.label_config import label_config
+        from ..migrations import active_names
 
         schema = project.label_schema
         self.project, self.items, self.task_type = project, items, schema["task_type"]
         self.classes, self.multi_label = class_names(schema), schema.get("multi_label", False)
         path = project.path("schema/label_config.xml")
+        offered = active_names(schema)  # deprecated classes are not offered to annotators
         self.config = path.read_text("utf-8") if path.is_file() else \
-            label_config(self.task_type, self.classes, multi_label=self.multi_label)
+            label_config(self.task_type, offered, multi_label=self.multi_label)
         parsed = parse_label_config(self.config, path="schema/label_config.xml")
-        problems, _ = check_against_schema(parsed, self.task_type, self.classes,
+        problems, _ = check_against_schema(parsed, self.task_type, offered,
                                            control=project.params["pull"]["control"])
         if problems:
             raise DataError(problems)
@@ -260,15 +262,15 @@ def _ensure(project: Project, server, summary: PushSummary, *, key, title: str, 
 def _fits_schema(project: Project, config: str) -> bool:
     """Whether a label config (the server's copy) has exactly the schema's task type and classes, in order."""
     from ..errors import PipelineError
-    from ..labels import class_names
     from ..labelstudio.config_reader import check_against_schema, parse_label_config
+    from ..migrations import active_names
 
     schema = project.label_schema
     try:
         parsed = parse_label_config(config, path="<the server's label config>")
     except PipelineError:
         return False
-    problems, warnings = check_against_schema(parsed, schema["task_type"], class_names(schema),
+    problems, warnings = check_against_schema(parsed, schema["task_type"], active_names(schema),
                                               control=project.params["pull"]["control"])
     return not problems and not warnings  # a class the server lacks, or out of order, is replaced too
 

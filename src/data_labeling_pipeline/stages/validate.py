@@ -89,12 +89,12 @@ def _inbox_configs(project: Project) -> list[str]:
 
 def _check_label_config(project: Project, path: Path, shown: str, warn: Callable[[str], None]) -> None:
     """A label config must fit the task type and offer only the schema's classes; other differences warn."""
-    from ..labels import class_names
     from ..labelstudio.config_reader import check_against_schema, parse_label_config
+    from ..migrations import active_names
 
     config = parse_label_config(path.read_text("utf-8"), path=shown)
     problems, warnings = check_against_schema(config, project.label_schema["task_type"],
-                                              class_names(project.label_schema),
+                                              active_names(project.label_schema),
                                               control=project.params["pull"]["control"])
     for warning in warnings:
         warn(f"warning: {warning}")
