@@ -220,6 +220,56 @@ def quickstart(
 
 # --- versioning: dlp diff, dlp log (helper A adds its commands below this line) ---
 
+
+def _fail_if(values: list[str] | None) -> list[str] | None:
+    from .stages.diff import ConditionError, parse_conditions
+
+    try:
+        parse_conditions(values)
+    except ConditionError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return values
+
+
+def _one_of(*choices: str):
+    def check(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r}: expected one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+@app.command()
+def diff(
+    rev_a: str | None = typer.Argument(None, help="The old side (default: the merge base of HEAD with main)."),
+    rev_b: str | None = typer.Argument(None, help="The new side (default: the workspace)."),
+    fmt: str = typer.Option("md", "--format", callback=_one_of("md", "json"),
+                            help="md (a bounded PR comment) or json (complete)."),
+    top: int = typer.Option(20, "--top", min=0, help="Rows per Markdown section."),
+    fail_if: list[str] | None = typer.Option(None, "--fail-if", callback=_fail_if,
+                                             help="Exit 3 when NAME OP NUMBER holds, e.g. relabelled>0.05, "
+                                                  "kappa_drop>0.02, removed>0, consensus_flips>10 (repeatable)."),
+    out: Path | None = typer.Option(None, "--out", help="Write the report to this file instead of stdout."),
+) -> None:
+    """What labels changed between two revisions: items, relabels by annotator, regions, consensus, metrics."""
+    from .stages.diff import run_diff
+
+    result = run_diff(rev_a, rev_b, fmt=fmt, top=top, fail_if=fail_if, out=out)
+    typer.echo(f"wrote {out}" if out else result.output, nl=bool(out))
+    result.raise_if_failed()
+
+
+@app.command(name="log")
+def log_item(
+    item: str = typer.Argument(..., help="The item_id whose label history to show."),
+    fmt: str = typer.Option("table", "--format", callback=_one_of("table", "json"), help="table or json."),
+) -> None:
+    """The history of one item's labels across commits: who, when, what, which correction."""
+    from .repo.history import run_log
+
+    typer.echo(run_log(item, fmt=fmt), nl=False)
+
 # --- versioning: dlp schema ..., dlp correct (helper B adds its commands below this line) ---
 
 schema_app = typer.Typer(help="Migrate schema/labels.yaml: add, rename, merge, deprecate or split classes.",
