@@ -42,12 +42,12 @@ def new_repo(root: Path, classes=("cat", "dog", "bird", "car", "bus", "truck", "
 
 
 def commit_revision(root: Path, message: str, *, items, annotations, consensus, corrections=(), schema=None,
-                    agreement=None, review=None) -> str:
+                    agreement=None, review=None, version: int = 1) -> str:
     """Write one revision's files, dvc add the record files, commit; return the commit id."""
     write_jsonl(root / "annotations/items.jsonl", [{"item_id": i, "data": {"image": f"{i}.png", "width": 200,
                                                                             "height": 200}} for i in items])
     write_jsonl(root / "annotations/annotations.jsonl",
-                [{"item_id": i, "annotator": a, "schema_version": 1, **p} for (i, a), p in annotations.items()])
+                [{"item_id": i, "annotator": a, "schema_version": version, **p} for (i, a), p in annotations.items()])
     write_jsonl(root / "annotations/consensus.jsonl", [{"item_id": i, "status": "accepted", **p}
                                                        for i, p in consensus.items()])
     write_jsonl(root / "annotations/corrections.jsonl", list(corrections))
@@ -270,3 +270,29 @@ def test_diff_of_an_unsorted_workspace_file_matches_and_a_bad_line_names_file_an
     bad = invoke(root, monkeypatch, "diff", "HEAD")
     assert bad.exit_code == 1
     assert "error: annotations/annotations.jsonl@workspace:2:" in bad.stderr and "invalid JSON" in bad.stderr
+
+
+def test_a_class_rename_is_a_migration_not_a_relabel(tmp_path, monkeypatch):
+    from data_labeling_pipeline.migrations import rename_class
+
+    root = new_repo(tmp_path / "rename")
+    schema = new_label_schema("image_classification", ["cat", "dog", "bird"])
+    a = commit_revision(root, "A", items=["i1", "i2"], schema=schema,
+                        annotations={("i1", "ann1"): {"label": "cat"}, ("i1", "ann2"): {"label": "cat"},
+                                     ("i2", "ann1"): {"label": "dog"}},
+                        consensus={"i1": {"label": "cat"}, "i2": {"label": "dog"}})
+    b = commit_revision(root, "B: cat -> feline, one real relabel", items=["i1", "i2"], version=2,
+                        schema=rename_class(schema, "cat", "feline"),
+                        annotations={("i1", "ann1"): {"label": "feline"}, ("i1", "ann2"): {"label": "feline"},
+                                     ("i2", "ann1"): {"label": "bird"}},
+                        consensus={"i1": {"label": "feline"}, "i2": {"label": "bird"}})
+    for old, new in ((a, b), (b, a)):  # either direction: compared in the newer schema's names
+        result = invoke(root, monkeypatch, "diff", old, new, "--format", "json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        totals = report["totals"]
+        assert (totals["relabels"], totals["consensus_flips"], totals["migrations"]) == (1, 1, 1 if old == a else 0)
+        [relabel] = report["annotations"]["relabels"]
+        assert relabel["item_id"] == "i2"
+        assert [(t["old"], t["new"]) for t in report["transitions"]] == ([("dog", "bird")] if old == a else
+                                                                          [("bird", "dog")])

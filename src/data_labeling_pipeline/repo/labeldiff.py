@@ -121,12 +121,14 @@ def _parse(raw: bytes, side: str, line: int, loads: Callable, fields: tuple[str,
 
 
 def join_lines(a_lines: Iterable[bytes], b_lines: Iterable[bytes], *, loads: Callable,
-               fields: tuple[str, ...], value: Callable[[dict], Any]) -> Iterator[tuple]:
+               fields: tuple[str, ...], value: Callable[[dict], Any],
+               value_b: Callable[[dict], Any] | None = None) -> Iterator[tuple]:
     """Merge-join two key-sorted streams of JSONL lines, parsing only the lines that differ.
 
     Yields :data:`SAME` for a line byte-identical on both sides (same key, same record),
-    else ``(key, value(a_record) or None, value(b_record) or None)`` with ``key`` the tuple
-    of ``fields`` (str). Raises NotSorted for unsorted input, BadRecord for a bad line.
+    else ``(key, value(a_record) or None, value_b(b_record) or None)`` with ``key`` the tuple
+    of ``fields`` (str); ``value_b`` defaults to ``value``. Raises NotSorted for unsorted
+    input, BadRecord for a bad line.
 
     >>> a = [b'{"item_id":"i1","label":"cat"}', b'{"item_id":"i2","label":"dog"}']
     >>> b = [b'{"item_id":"i1","label":"cat"}', b'{"item_id":"i2","label":"cow"}']
@@ -134,11 +136,13 @@ def join_lines(a_lines: Iterable[bytes], b_lines: Iterable[bytes], *, loads: Cal
     >>> list(join_lines(a, b, loads=json.loads, fields=("item_id",), value=payload))
     [(None, None, None), (('i2',), {'label': 'dog'}, {'label': 'cow'})]
     """
+    values = {"a": value, "b": value_b or value}
+
     def record(raw, rec, line, side, key):
         rec = rec if rec is not None else _parse(raw, side, line, loads, fields)
         if tuple((rec.get(f) or "").encode("utf-8") for f in fields) != key:
             raise NotSorted("a line's key needs a full parse")  # the caller falls back to parsed keys
-        return value(rec)
+        return values[side](rec)
 
     def decode(key):
         return tuple(k.decode("utf-8") for k in key)

@@ -104,21 +104,19 @@ def _records(fh, path: str) -> Iterator[tuple[int, dict]]:
         yield line, record
 
 
-def _annotation_pairs(fh, path):
-    payload = ld.payload
+def _annotation_pairs(fh, path, value):
     for _line, r in _records(fh, path):
-        yield (r["item_id"], r.get("annotator") or ""), payload(r)
+        yield (r["item_id"], r.get("annotator") or ""), value(r)
 
 
-def _consensus_pairs(fh, path):
-    payload = ld.payload
+def _consensus_pairs(fh, path, value):
     for _line, r in _records(fh, path):
-        yield r["item_id"], payload(r)
+        yield r["item_id"], value(r)
 
 
-def _item_pairs(fh, path):
+def _item_pairs(fh, path, value):
     for _line, r in _records(fh, path):
-        yield r["item_id"], _item_data(r)
+        yield r["item_id"], value(r)
 
 
 def _item_data(record: dict) -> dict:
@@ -133,21 +131,49 @@ KINDS = {
 }
 
 
-def _compare(a: Revision, b: Revision, path: str) -> dict:
+def in_newer_names(schema_a: dict | None, schema_b: dict | None):
+    """(rename of a side-A record, of a side-B record) into the newer schema's class names, or None.
+
+    A rename or a merge is a schema migration, not a relabel: both sides are compared in the
+    names of the newer label schema. A record without ``schema_version`` (consensus) is at its
+    side's version.
+    """
+    from ..migrations import _has_migrations, _remapper
+
+    schemas = [s for s in (schema_a, schema_b) if isinstance(s, dict) and "schema_version" in s]
+    if not schemas:
+        return None
+    newer = max(schemas, key=lambda s: s["schema_version"])
+    if not _has_migrations(newer):
+        return None
+    remap = _remapper(newer)
+
+    def at(schema):
+        version = (schema or newer).get("schema_version", newer["schema_version"])
+        return lambda r: remap(r if "schema_version" in r else {**r, "schema_version": version})
+
+    return at(schema_a), at(schema_b)
+
+
+def _compare(a: Revision, b: Revision, path: str, renames=None) -> dict:
     """Merge-join both sides line by line (only differing lines are parsed); sort only unsorted input."""
     fields, value, changes, pairs = KINDS[path]
+    value_a = value_b = value
+    if renames is not None and path != ITEMS:
+        value_a, value_b = (lambda r: value(renames[0](r))), (lambda r: value(renames[1](r)))
     loads, _error = _loads()
     try:
         with a.open(path) as fa, b.open(path) as fb:
-            return changes(ld.join_lines(fa or (), fb or (), loads=loads, fields=fields, value=value))
+            return changes(ld.join_lines(fa or (), fb or (), loads=loads, fields=fields, value=value_a,
+                                         value_b=value_b))
     except ld.BadRecord as exc:
         shown = f"{path}@{(a if exc.side == 'a' else b).name}"
         raise DataError.single(shown, exc.line, f"$.{fields[0]}", str(exc)) from None
     except ld.NotSorted:
         pass
     with a.open(path) as fa, b.open(path) as fb:
-        side_a = sorted(pairs(fa, f"{path}@{a.name}"), key=lambda p: p[0]) if fa else []
-        side_b = sorted(pairs(fb, f"{path}@{b.name}"), key=lambda p: p[0]) if fb else []
+        side_a = sorted(pairs(fa, f"{path}@{a.name}", value_a), key=lambda p: p[0]) if fa else []
+        side_b = sorted(pairs(fb, f"{path}@{b.name}", value_b), key=lambda p: p[0]) if fb else []
     try:
         return changes(ld.merge_join(side_a, side_b))
     except ld.NotSorted as exc:  # a key repeats
@@ -185,11 +211,13 @@ def _jsonl_small(rev: Revision, path: str) -> list[dict]:
 
 def compute_diff(a: Revision, b: Revision) -> dict:
     """The complete diff report of two revisions as a JSON-ready dict."""
+    schema_a, schema_b = _yaml(a, LABELS), _yaml(b, LABELS)
+    renames = in_newer_names(schema_a, schema_b)
     items = _compare(a, b, ITEMS)
-    annotations = _compare(a, b, ANNOTATIONS)
-    consensus = _compare(a, b, CONSENSUS)
+    annotations = _compare(a, b, ANNOTATIONS, renames)
+    consensus = _compare(a, b, CONSENSUS, renames)
     corrections = ld.diff_corrections(_jsonl_small(a, CORRECTIONS), _jsonl_small(b, CORRECTIONS))
-    schema = ld.diff_schema(_yaml(a, LABELS), _yaml(b, LABELS))
+    schema = ld.diff_schema(schema_a, schema_b)
     agreement = ld.diff_metrics(_json(a, AGREEMENT), _json(b, AGREEMENT))
     review = ld.diff_metrics(_json(a, REVIEW), _json(b, REVIEW))
 
