@@ -14,6 +14,17 @@ from data_labeling_pipeline.cli import app
 pytestmark = pytest.mark.slow
 
 
+def true_labels(root) -> dict[str, str]:
+    """The simulation's true digit of each item, in the current class names (round 3 renames 0 -> zero)."""
+    import yaml
+
+    from data_labeling_pipeline.migrations import current_label
+
+    schema = yaml.safe_load((root / "schema/labels.yaml").read_text("utf-8"))
+    return {i: current_label(schema, name, 1) for i, name in
+            json.loads((root / "demo_truth.json").read_text("utf-8")).items()}
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("qs") / "demo"
@@ -54,7 +65,7 @@ def test_quickstart_review_queue_fits_the_budget_and_the_estimate_is_close(demo)
     root, _ = demo
     review = json.loads((root / "metrics/review.json").read_text("utf-8"))
     assert review["n_review"] - review["n_spot_check_outside_budget"] <= review["budget"] == round(0.15 * 400)
-    truth = json.loads((root / "demo_truth.json").read_text("utf-8"))
+    truth = true_labels(root)
     consensus = [json.loads(x) for x in (root / "annotations/consensus.jsonl").read_text("utf-8").splitlines()]
     true_accuracy = sum(c["label"] == truth[c["item_id"]] for c in consensus) / len(consensus)
     # 400 items: the estimate is within three of its standard errors of the truth
@@ -63,7 +74,7 @@ def test_quickstart_review_queue_fits_the_budget_and_the_estimate_is_close(demo)
 
 def test_quickstart_consensus_beats_the_best_annotator(demo):
     root, _ = demo
-    truth = json.loads((root / "demo_truth.json").read_text("utf-8"))
+    truth = true_labels(root)
     consensus = [json.loads(x) for x in (root / "annotations/consensus.jsonl").read_text("utf-8").splitlines()]
     accuracy = sum(c["label"] == truth[c["item_id"]] for c in consensus) / len(consensus)
     annotations = [json.loads(x) for x in (root / "annotations/annotations.jsonl").read_text("utf-8").splitlines()]
@@ -74,7 +85,7 @@ def test_quickstart_consensus_beats_the_best_annotator(demo):
 
 def test_quickstart_annotators_have_their_known_accuracy(demo):
     root, _ = demo
-    truth = json.loads((root / "demo_truth.json").read_text("utf-8"))
+    truth = true_labels(root)
     hits: dict[str, list[bool]] = {}
     for line in (root / "annotations/annotations.jsonl").read_text("utf-8").splitlines():
         record = json.loads(line)
@@ -98,7 +109,8 @@ def test_quickstart_is_deterministic(demo, tmp_path):
     assert CliRunner().invoke(app, ["quickstart", str(other), "--quiet"]).exit_code == 0
     for name in ("annotations/annotations.jsonl", "annotations/items.jsonl", "inbox/export-batch-1.json",
                  "inbox/export-batch-2.json", "inbox/export-batch-3.json", "images/digit-0042.png", "dvc.lock",
-                 "metrics/pull.json", "annotations/predictions.jsonl", "queue/next.jsonl", "metrics/review.json"):
+                 "metrics/pull.json", "annotations/predictions.jsonl", "queue/next.jsonl", "metrics/review.json",
+                 "annotations/corrections.jsonl", "schema/labels.yaml", "annotations/consensus.jsonl"):
         assert (root / name).read_bytes() == (other / name).read_bytes(), name
 
 
@@ -139,3 +151,24 @@ def test_quickstart_data_runs_the_seed_format_converter_examples(demo, tmp_path)
     hf = datasets.load_from_disk(str(tmp_path / "hf"))
     assert hf["train"].num_rows == 150
     assert hf["train"].features["label"].names == digits
+
+
+def test_quickstart_round_3_corrects_renames_commits_and_prints_the_label_diff(demo, tool_env):
+    root, output = demo
+    [correction] = [json.loads(x) for x in (root / "annotations/corrections.jsonl").read_text("utf-8").splitlines()]
+    truth = true_labels(root)
+    item = correction["item_id"]
+    assert correction["label"] == json.loads((root / "demo_truth.json").read_text())[item]
+    assert correction["note"].startswith("checked the image")
+    consensus = {r["item_id"]: r for r in map(json.loads, (root / "annotations/consensus.jsonl").read_text().splitlines())}
+    assert consensus[item]["label"] == truth[item]  # the correction wins
+    labels = (root / "schema/labels.yaml").read_text("utf-8")
+    assert "name: zero" in labels and "schema_version: 2" in labels
+    assert {"zero"} <= {r.get("label") for r in consensus.values()} and "0" not in {r.get("label") for r in
+                                                                                     consensus.values()}
+    subjects = subprocess.run(["git", "log", "--format=%s"], cwd=root, capture_output=True, text=True).stdout
+    assert subjects.splitlines()[0].startswith(f"quickstart round 3: correct {item}, rename class 0 -> zero")
+    diff = output[output.index("(dlp diff HEAD~1 HEAD):"):]
+    assert "| relabels | 0 |" in diff and "| consensus_flips | 1 |" in diff and "| corrections_added | 1 |" in diff
+    assert correction["note"] in diff and correction["annotator"] in diff
+    assert '"from": "0"' in diff and '"to": "zero"' in diff

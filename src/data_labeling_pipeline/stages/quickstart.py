@@ -6,7 +6,10 @@ files into the inbox; `dvc repro` pulls, pre-labels every item with a weak model
 selects the next batch by active learning and exports. Round 2: the same annotators label
 exactly that batch (a new export file) and `dvc repro` runs again. The summary shows the
 weak model's accuracy after each round beside what a random batch of the same size would
-have given (the same simulation, computed). Everything is committed.
+have given (the same simulation, computed). Round 3, the versioning loop: a reviewer corrects
+one wrong consensus label (`dlp correct`), the team renames class ``0`` to ``zero``
+(`dlp schema rename-class`), `dvc repro` runs, and the label diff of the two commits
+(`dlp diff HEAD~1 HEAD`) is printed as it would appear in a pull request. Everything is committed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ DEMO_PARAMS = {
     "export": {"formats": ["coco", "csv"]},
 }
 N_LABELLED = 300  # items the annotators label in round 1
+# Round 3's correction carries this time, so the demo's files are the same bytes on every run.
+REVIEW_TIME = "2026-01-05T09:30:00+00:00"
+DEMO_REVIEWER = {"user.name": "Demo reviewer", "user.email": "reviewer@demo.example"}
 
 
 def demo_params() -> dict:
@@ -74,11 +80,44 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     repro(root)
     git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
     rounds.append(model_accuracy(project, random_batch_size=len(batch)))
-    summary = summarize(project)
+    fixed = review_round(project)
+    echo(f"Round 3: a reviewer corrects {fixed['item_id']} ({fixed['was']} -> {fixed['label']}) with dlp correct, "
+         "and class 0 is renamed zero with dlp schema rename-class; dvc repro ...")
+    repro(root)
+    git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."])
+    summary = summarize(Project(root))
     summary["rounds"] = rounds
     for line in describe(summary):
         echo(line)
+    from .diff import run_diff
+
+    summary["diff"] = run_diff("HEAD~1", "HEAD", fmt="md", top=5, start=root).output
+    echo("The label diff of round 3, as a pull request would show it (dlp diff HEAD~1 HEAD):")
+    echo(summary["diff"].rstrip("\n"))
     return summary
+
+
+def review_round(project) -> dict:
+    """Round 3's edits: one correction of a wrong consensus label, then the rename of class 0."""
+    from datetime import datetime
+
+    from ..project import Project
+    from ..repo import git
+    from .correct import run_correct
+    from .schema import migrate
+
+    if not git.has_identity(project.root):  # corrections are signed by the git user
+        for key, value in DEMO_REVIEWER.items():
+            git.run(["git", "config", key, value], project.root)
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
+    consensus = [json.loads(line) for line in project.path("annotations/consensus.jsonl").read_text("utf-8")
+                 .splitlines()]
+    wrong = next(c for c in consensus if c.get("label") is not None and c["label"] != truth[c["item_id"]])
+    label = truth[wrong["item_id"]]
+    run_correct(project, wrong["item_id"], label=label, now=datetime.fromisoformat(REVIEW_TIME),
+                reason=f"checked the image at full size: it is a {label}")
+    migrate(Project(project.root), "rename_class", "0", "zero")
+    return {"item_id": wrong["item_id"], "was": wrong["label"], "label": label}
 
 
 def write_demo_data(project, *, n_items: int, n_labelled: int = N_LABELLED, progress=None,
@@ -252,7 +291,10 @@ def summarize(project) -> dict:
             summary[key] = json.loads(path.read_text("utf-8"))
     truth_path, consensus_path = project.path("demo_truth.json"), project.path("annotations/consensus.jsonl")
     if truth_path.exists() and consensus_path.exists():
-        truth = json.loads(truth_path.read_text("utf-8"))
+        from ..migrations import current_label
+
+        schema = project.label_schema
+        truth = {i: current_label(schema, name, 1) for i, name in json.loads(truth_path.read_text("utf-8")).items()}
         consensus = [json.loads(line) for line in consensus_path.read_text("utf-8").splitlines()]
         hits = [c.get("label") == truth.get(c["item_id"]) for c in consensus]
         summary["consensus_accuracy"] = sum(hits) / len(hits) if hits else None
