@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from data_labeling_pipeline.config import dump_params
 from faultproxy import FaultProxy
 from test_labelstudio_live import USERS, choice, new_project, params_of, read_jsonl, run, tasks_by_item
+
+from data_labeling_pipeline.config import dump_params
 
 pytestmark = pytest.mark.slow
 
@@ -172,7 +172,7 @@ def fault_project(tmp_path, ls_server, users, key_env):
     run(root, "dlp", "push", "--all")
     client = ls_server.client()
     pid = params_of(root)["project"]["label_studio"]["project_id"]
-    for n, (item, task) in enumerate(sorted(tasks_by_item(client, pid).items())):
+    for n, (_item, task) in enumerate(sorted(tasks_by_item(client, pid).items())):
         for who in USERS[:2]:
             client.annotations.create(id=task["id"], result=choice("pos" if n % 2 else "neg"), completed_by=users[who])
     set_params(root, pull={"retries": 3, "backoff": 0.01, "page_size": 2})
