@@ -5,9 +5,9 @@ timed, gets 3 annotators and a text-classification project of n tasks x 3 annota
 (imported nested in the tasks, seeded labels with some disagreement). Then, each step in a
 child process of its own so memory peaks do not mix:
 
-- ours, full: ``run_pull`` of a fresh labeling project (``pull.source: label_studio``,
-  ``page_size: 1000``): lists every task, writes annotations/annotations.jsonl and the
-  task store annotations/label_studio/;
+- ours, full: ``run_pull`` of a fresh labeling project (``pull.source: label_studio``):
+  one snapshot export of the project, then it writes annotations/annotations.jsonl and the
+  task store annotations/label_studio/ (validated, normalised, atomically);
 - ours, incremental: after one annotation of each of 100 tasks was changed, ``run_pull``
   again: it fetches only the tasks updated since the newest one kept (minus a 2 s safety
   margin), and its annotations.jsonl is compared with the bytes of a fresh full pull;
