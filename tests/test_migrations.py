@@ -155,6 +155,8 @@ def test_schema_rename_keeps_the_header_bumps_the_version_and_regenerates_the_la
     assert schema["history"][-1] == {"version": 2, "change": "rename", "from": "cat", "to": "feline", "id": 1}
     config = project.path("schema/label_config.xml").read_text()
     assert '<Choice value="feline"/>' in config and '"cat"' not in config
+    assert yaml.safe_load(project.path("params.yaml").read_text())["project"]["classes"] == ["feline", "dog"]
+    assert "params.yaml" in result.output  # among the files written
     result = CliRunner().invoke(app, ["schema", "deprecate-class", "dog"])
     assert result.exit_code == 0, result.output
     assert '"dog"' not in project.path("schema/label_config.xml").read_text()  # no longer offered to annotators

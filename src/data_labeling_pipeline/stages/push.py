@@ -296,24 +296,10 @@ def _title(title: str) -> str:
 
 def record_project_id(project: Project, key, value: int) -> None:
     """Write a Label Studio project id into params.yaml, keeping the file's comments and order."""
-    import io
-
-    from ruamel.yaml import YAML
-
+    from ..params_edit import edited_params
     from ..records import atomic_write_text
 
     path = project.path("params.yaml")
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
-    data = yaml.load(path.read_text("utf-8"))
-    server = data.setdefault("project", {}).setdefault("label_studio", {})
-    if isinstance(key, str):
-        server[key] = value
-    else:
-        server.setdefault(key[0], {})[key[1]] = value
-    out = io.StringIO()
-    yaml.dump(data, out)
-    atomic_write_text(path, out.getvalue())
+    keys = ("project", "label_studio", *((key,) if isinstance(key, str) else key))
+    atomic_write_text(path, edited_params(path.read_text("utf-8"), keys, value))
     project.__dict__.pop("params", None)  # the cached params are stale now

@@ -20,6 +20,7 @@ from ..project import ANNOTATIONS, CONSENSUS, LABELS, Project
 
 LABEL_CONFIG = "schema/label_config.xml"
 RELABEL = "annotations/relabel.jsonl"
+PARAMS = "params.yaml"
 CORRECTIONS = "annotations/corrections.jsonl"
 
 
@@ -80,6 +81,12 @@ def migrate(project: Project, change: str, *args, **kwargs) -> SchemaChange:
     new = getattr(migrations, change)(schema, *args, **kwargs)
     check_label_schema(new, LABELS)
     outputs = {LABELS: render_labels_yaml(header_comment(text), new), LABEL_CONFIG: render_label_config(new)}
+    params = project.path(PARAMS)
+    if params.is_file():  # project.classes seeds `dlp init`; keep it the schema's, so params never contradict it
+        from ..params_edit import edited_params
+
+        outputs[PARAMS] = edited_params(params.read_text("utf-8"), ("project", "classes"),
+                                        migrations.current_names(new))
     entry = new["history"][-1]
     result = SchemaChange(entry, [])
     if entry["change"] == "split":
