@@ -33,12 +33,6 @@ def run(args, cwd):
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def has_command(name: str) -> bool:
-    import typer.main
-
-    return name in typer.main.get_command(app).commands  # type: ignore[attr-defined]
-
-
 @dataclass
 class StepRun:
     name: str
@@ -152,7 +146,8 @@ def test_workflow_structure_is_a_valid_github_actions_job(repo):
     assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
     runs = [s["run"] for s in steps if "run" in s]
     assert runs[0].strip() == "pip install -r requirements.txt"
-    order = ["dvc pull", "dvc repro", "dlp gate", "dvc metrics diff", "dlp diff", "gh pr comment"]
+    order = ["dvc pull", "dvc repro", "dlp gate", "--fail-if 'relabelled>0.10'", "dvc metrics diff",
+             "--format md", "gh pr comment"]
     positions = [next(i for i, r in enumerate(runs) if needle in r) for needle in order]
     assert positions == sorted(positions)
     assert "dlp gate" in runs  # a step of its own: its exit code (3 when the gate fails) is the job's result
@@ -205,9 +200,29 @@ def test_workflow_runs_as_written_on_a_pull_request_with_a_dvc_remote(repo, tmp_
     assert "## Metrics against origin/main" in text  # the base branch as actions/checkout fetches it
     assert re.search(r"\| metrics/agreement\.json\s*\| box_f1_50", text), text
     assert "dvc metrics diff failed" not in text
-    if has_command("diff"):  # helper A's dlp diff, against the base as CI has it (origin/main)
-        assert "## Label changes against origin/main" in text, text
-        assert "dlp diff failed" not in text, step(results, "Summary").output
+    assert "## Label changes against origin/main" in text, text
+    assert "dlp diff failed" not in text, step(results, "Summary").output
+    limits = step(results, "Label change limits")
+    assert limits.returncode == 0 and json.loads((ci / ".dlp/ci/diff.json").read_text())["totals"]["relabels"] == 1
+
+
+def test_workflow_fails_when_relabels_exceed_the_limit_after_writing_the_summary(repo, tmp_path):
+    tasks = json.loads((repo / "inbox/export-1.json").read_text("utf-8"))
+    for task in tasks:  # every car of every annotation becomes a person: far more than 10% relabelled
+        for annotation in task["annotations"]:
+            for result in annotation["result"]:
+                labels = result["value"].get("rectanglelabels", [])
+                result["value"]["rectanglelabels"] = ["person" if x == "car" else x for x in labels]
+    (repo / "inbox/export-1.json").write_text(json.dumps(tasks), "utf-8")
+    run(["dvc", "repro", "-q"], repo)
+    commit_all(repo, "relabel every car")
+    summary = tmp_path / "summary.md"
+
+    results = run_workflow(repo, summary)
+    limits = step(results, "Label change limits")
+    assert limits.returncode == 3 and "relabelled" in limits.output
+    assert [r.name for r in results if r.status == "ran" and r.returncode != 0] == [limits.name]
+    assert step(results, "Summary").returncode == 0 and "## Label changes against main" in summary.read_text()
 
 
 def test_workflow_failed_gate_fails_the_job_after_writing_the_summary(repo, tmp_path):
@@ -234,7 +249,6 @@ def test_workflow_on_push_skips_the_comment_step(repo, tmp_path):
     assert all(r.returncode == 0 for r in results)
 
 
-@pytest.mark.skipif(not has_command("diff"), reason="dlp diff (helper A) is not in cli.py yet")
 def test_workflow_summary_holds_the_label_diff(repo, tmp_path):
     summary = tmp_path / "summary.md"
     run_workflow(repo, summary)

@@ -58,6 +58,15 @@ jobs:
       - name: Quality gate
         # Exit 3 fails the job when agreement is below quality.agreement_threshold; the steps below still run.
         run: dlp gate
+      - name: Label change limits
+        # Exit 3 when more than 10% of the base's annotations were relabelled, or kappa fell by more than 0.02
+        # (edit the limits to taste; `dlp diff --help` lists every name).
+        if: ${{ !cancelled() }}
+        run: |
+          base="${GITHUB_BASE_REF:-main}"
+          if git rev-parse -q --verify "origin/$base" >/dev/null; then base="origin/$base"; fi
+          mkdir -p .dlp/ci
+          dlp diff "$base" --format json --out .dlp/ci/diff.json --fail-if 'relabelled>0.10' --fail-if 'kappa_drop>0.02'
       - name: Summary
         if: ${{ !cancelled() }}
         run: |
