@@ -49,7 +49,7 @@ def branches(tmp_path_factory):
     old = os.environ.get("PATH", "")
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + old
     try:
-        run_quickstart(root, n_items=200, n_labelled=60, echo=lambda _t: None)
+        run_quickstart(root, n_items=200, n_labelled=60, echo=lambda _t: None, versioning=False)
         project = Project(root)
         labelled = {json.loads(x)["item_id"] for x in project.path("annotations/annotations.jsonl").read_text().splitlines()}
         pool = [i for i in project.read_items("annotations/items.ingested.jsonl") if i["item_id"] not in labelled]

@@ -52,8 +52,11 @@ def demo_params() -> dict:
 
 
 def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, progress=None,
-                   n_items: int = 1797, n_labelled: int = N_LABELLED) -> dict:
-    """Create the demo project in ``directory``, run `dvc repro`, and return a summary."""
+                   n_items: int = 1797, n_labelled: int = N_LABELLED, versioning: bool = True) -> dict:
+    """Create the demo project in ``directory``, run `dvc repro`, and return a summary.
+
+    ``versioning=False`` stops after round 2 (no correction, rename or diff).
+    """
     from ..project import Project
     from ..repo import git
     from ..repo.scaffold import create_project
@@ -80,15 +83,18 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     repro(root)
     git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
     rounds.append(model_accuracy(project, random_batch_size=len(batch)))
-    fixed = review_round(project)
-    echo(f"Round 3: a reviewer corrects {fixed['item_id']} ({fixed['was']} -> {fixed['label']}) with dlp correct, "
-         "and class 0 is renamed zero with dlp schema rename-class; dvc repro ...")
-    repro(root)
-    git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."])
+    if versioning:
+        fixed = review_round(project)
+        echo(f"Round 3: a reviewer corrects {fixed['item_id']} ({fixed['was']} -> {fixed['label']}) with dlp "
+             "correct, and class 0 is renamed zero with dlp schema rename-class; dvc repro ...")
+        repro(root)
+        git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."])
     summary = summarize(Project(root))
     summary["rounds"] = rounds
     for line in describe(summary):
         echo(line)
+    if not versioning:
+        return summary
     from .diff import run_diff
 
     summary["diff"] = run_diff("HEAD~1", "HEAD", fmt="md", top=5, start=root).output
@@ -165,9 +171,11 @@ def write_export(project, items: list[dict], name: str, *, seed: int, snapshot: 
     from ..records import atomic_write_text
 
     schema = project.label_schema
+    from ..migrations import current_label
+
     classes = class_names(schema)
-    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
-    codes = np.asarray([classes.index(truth[item["item_id"]]) for item in items])
+    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))  # digit names of schema version 1
+    codes = np.asarray([classes.index(current_label(schema, truth[item["item_id"]], 1)) for item in items])
     annotations = simulate_annotations([item["item_id"] for item in items], codes, seed=seed)
     tasks = to_label_studio_tasks(items, annotations, task_type=schema["task_type"], classes=classes, users=USERS)
     if snapshot:
