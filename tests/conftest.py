@@ -67,3 +67,23 @@ def ls_server(tmp_path_factory):
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def users(ls_server):
+    """The live tests' three annotators on the shared server: e-mail -> Label Studio user id."""
+    from test_labelstudio_live import USERS
+
+    client = ls_server.client()
+    known = {u.email: u.id for u in client.users.list()}
+    for email in USERS:
+        if email not in known:
+            known[email] = client.users.create(email=email, username=email.split("@")[0]).id
+    return {email: known[email] for email in USERS}
+
+
+@pytest.fixture
+def key_env(ls_server, monkeypatch, tool_env):
+    """The server's API key in the variable params name (LABEL_STUDIO_API_KEY), as a user exports it."""
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", ls_server.token)
+    return ls_server.token

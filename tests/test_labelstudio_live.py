@@ -23,23 +23,6 @@ pytestmark = pytest.mark.slow
 USERS = ("ann1@example.com", "ann2@example.com", "ann3@example.com")
 
 
-@pytest.fixture(scope="module")
-def users(ls_server):
-    """The three annotators: e-mail -> Label Studio user id."""
-    client = ls_server.client()
-    known = {u.email: u.id for u in client.users.list()}
-    for email in USERS:
-        if email not in known:
-            known[email] = client.users.create(email=email, username=email.split("@")[0]).id
-    return {email: known[email] for email in USERS}
-
-
-@pytest.fixture
-def key_env(ls_server, monkeypatch, tool_env):
-    monkeypatch.setenv("LABEL_STUDIO_API_KEY", ls_server.token)
-    return ls_server.token
-
-
 def run(root: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(list(command), cwd=root, capture_output=True, text=True)
     if check:

@@ -19,22 +19,6 @@ from data_labeling_pipeline.config import dump_params
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def users(ls_server):
-    client = ls_server.client()
-    known = {u.email: u.id for u in client.users.list()}
-    for email in USERS:
-        if email not in known:
-            known[email] = client.users.create(email=email, username=email.split("@")[0]).id
-    return {email: known[email] for email in USERS}
-
-
-@pytest.fixture
-def key_env(ls_server, monkeypatch, tool_env):
-    monkeypatch.setenv("LABEL_STUDIO_API_KEY", ls_server.token)
-    return ls_server.token
-
-
 def set_params(root: Path, **sections) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text("utf-8"))
     for section, values in sections.items():
