@@ -279,3 +279,15 @@ def test_agree_interval_scale_needs_numeric_classes():
     with pytest.raises(ConfigError, match=r"\$.scale: interval scale needs numeric class names"):
         check_label_schema(schema, "schema/labels.yaml")
     check_label_schema({**schema, "scale": "ordinal"}, "schema/labels.yaml")
+
+
+def test_agree_with_no_annotations_writes_an_empty_confusion_table(bare_project):
+    task_type, classes = PROJECTS["textcls"]
+    project = bare_project(task_type, classes)
+    run_pull(project)
+    run_agree(project)
+    folder = project.path("plots/confusion")
+    assert [p.name for p in folder.iterdir()] == ["none.json"]
+    assert json.loads((folder / "none.json").read_text()) == []
+    metrics = json.loads(project.path("metrics/agreement.json").read_text())
+    assert metrics["n_annotations"] == 0

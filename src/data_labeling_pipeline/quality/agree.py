@@ -86,6 +86,7 @@ KAPPA_WEIGHTS = {"nominal": None, "ordinal": "linear", "interval": "quadratic", 
 # Reasons that never hold or flag an item on their own (see the module docstring).
 NOT_HOLDING = (SPOT_CHECK, EXPECTED_ERROR, MODEL_DISAGREES)
 _WHERE = "<model predictions>"
+EMPTY_CONFUSION = "confusion/none.json"
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,7 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
     if not len(rows):
         result.report["consensus_method"] = options.consensus_method
         result.review_summary = {}
+        result.plots = _classification_plots(rows, {}, options.window)
         return result
 
     truth = {item: d["label"] for item, d in decisions.items() if d.get("label") is not None}
@@ -475,6 +477,8 @@ def _classification_plots(rows: Sequence[Mapping], consensus: Mapping, window: i
         if record["item_id"] in consensus:
             plots.setdefault(f"confusion/{_file_name(record['annotator'])}.json", []).append(
                 {"item_id": record["item_id"], "consensus": consensus[record["item_id"]], "label": record["label"]})
+    if not plots:  # dvc.yaml declares the folder: with nobody to plot yet it holds an empty table
+        plots[EMPTY_CONFUSION] = []
     agree_flags = [consensus.get(r["item_id"]) == r["label"] for r in rows]
     times = [r.get("created_at") for r in rows]
     plots["agreement_trend.json"] = [
