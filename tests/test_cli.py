@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from data_labeling_pipeline.cli import app
@@ -53,4 +56,67 @@ def test_cli_outside_a_project_says_how_to_start(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["pull"])
     assert result.exit_code == 1
     assert "is not inside a labeling project" in result.output
-    assert "dlp init --config" in result.output
+    assert "dlp init DIR --task-type" in result.output
+
+
+def test_cli_init_from_options_writes_what_the_config_file_would(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("project:\n  name: mylabels\n  task_type: ner\n  classes: [PER, ORG, LOC]\n", encoding="utf-8")
+    from_config = CliRunner().invoke(app, ["init", "--config", str(config), str(tmp_path / "a" / "mylabels")])
+    from_options = CliRunner().invoke(app, ["init", str(tmp_path / "b" / "mylabels"), "--task-type", "ner",
+                                            "--classes", "PER, ORG,LOC"])
+    assert from_config.exit_code == 0 and from_options.exit_code == 0, from_options.output
+    for name in ("params.yaml", "schema/labels.yaml", "dvc.yaml"):
+        assert (tmp_path / "a/mylabels" / name).read_bytes() == (tmp_path / "b/mylabels" / name).read_bytes(), name
+
+
+def test_cli_init_classes_file_and_multi_label(tmp_path):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("# departments\nfood\n\nclothing  # apparel\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "p"), "--task-type", "text_classification",
+                                      "--classes-file", str(classes), "--multi-label", "--name", "shop"])
+    assert result.exit_code == 0, result.output
+    project = yaml.safe_load((tmp_path / "p/params.yaml").read_text("utf-8"))["project"]
+    assert (project["name"], project["classes"], project["multi_label"]) == ("shop", ["food", "clothing"], True)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config", "c.yaml", "--classes", "a"], "give --config or the options, not both"),
+    (["--task-type", "ner", "--classes", "a", "--classes-file", "c.txt"], "not both"),
+    (["--task-type", "images", "--classes", "a"], "'images' is not one of"),
+    (["--task-type", "ner"], "standard input is not a terminal"),
+])
+def test_cli_init_option_errors_are_usage_errors(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "p"), *args])
+    assert result.exit_code == 2
+    assert message in " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+    assert not (tmp_path / "p").exists()
+
+
+def test_cli_init_asks_when_standard_input_is_a_terminal(tmp_path):
+    import os
+    import pty
+
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "data_labeling_pipeline", "init", str(tmp_path / "p")],
+                            stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    seen = b""
+
+    def answer(prompt: bytes, reply: bytes) -> None:
+        nonlocal seen
+        while prompt not in seen:
+            seen += os.read(main, 1024)
+        os.write(main, reply)
+
+    answer(b"Task type", b"boxes\n")
+    answer(b"is not one of", b"bbox\n")
+    answer(b"Classes", b"car, person\n")
+    try:
+        while True:
+            seen += os.read(main, 1024)
+    except OSError:  # the child closed the terminal
+        pass
+    assert proc.wait(timeout=60) == 0, seen.decode()
+    project = yaml.safe_load((tmp_path / "p/params.yaml").read_text("utf-8"))["project"]
+    assert (project["name"], project["task_type"], project["classes"]) == ("p", "bbox", ["car", "person"])

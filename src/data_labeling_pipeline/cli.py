@@ -47,18 +47,74 @@ def _say(quiet: bool, text: str) -> None:
 
 @app.command()
 def init(
+    ctx: typer.Context,
     directory: Path = typer.Argument(Path("."), help="Where to create the project (created if missing)."),
-    config: Path = typer.Option(..., "--config", "-c", help="A config file like config.example.yaml."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="A config file like config.example.yaml."),
+    task_type: str | None = typer.Option(None, "--task-type", help="Without --config: image_classification, "
+                                         "text_classification, ner or bbox."),
+    classes: str | None = typer.Option(None, "--classes", help="Without --config: the classes, comma-separated."),
+    classes_file: Path | None = typer.Option(None, "--classes-file", help="Without --config: a file of classes, "
+                                             "one per line."),
+    multi_label: bool = typer.Option(False, "--multi-label", help="Without --config: an item may take several "
+                                     "classes (classification only)."),
+    name: str | None = typer.Option(None, "--name", help="Without --config: the project name (default: the "
+                                    "directory's name)."),
     force: bool = typer.Option(False, "--force", help="Overwrite params, schema and dvc.yaml of an existing project."),
     tool_spec: str | None = typer.Option(None, "--tool-spec", help="What CI installs as this tool (requirements.txt): "
                                          "a pip requirement, git URL or path; default: this version."),
 ) -> None:
-    """Create a labeling project: git + DVC, params.yaml, label schema, dvc.yaml."""
-    from .repo.scaffold import init_project
+    """Create a labeling project: git + DVC, params.yaml, label schema, dvc.yaml.
 
-    root = init_project(config, directory, force=force, tool_spec=tool_spec)
+    From a config file (--config), from options (--task-type and --classes or --classes-file), or,
+    with neither and a terminal, by answering two questions.
+    """
+    from .repo.scaffold import create_project, init_project
+
+    if config is not None:
+        given = [flag for flag, value in (("--task-type", task_type), ("--classes", classes),
+                                          ("--classes-file", classes_file), ("--name", name)) if value is not None]
+        if given or multi_label:
+            ctx.fail(f"{', '.join(given or ['--multi-label'])}: the config file says this; "
+                     "give --config or the options, not both")
+        root = init_project(config, directory, force=force, tool_spec=tool_spec)
+    else:
+        params = _params_from_options(ctx, directory, task_type, classes, classes_file, multi_label, name)
+        root = create_project(params, directory, force=force, tool_spec=tool_spec)
     typer.echo(f"Created a labeling project in {root}")
     typer.echo("Next: dlp ingest <images folder or texts.csv>, drop Label Studio exports into inbox/, dvc repro")
+
+
+def _params_from_options(ctx: typer.Context, directory: Path, task_type: str | None, classes: str | None, classes_file: Path | None,
+                         multi_label: bool, name: str | None) -> dict:
+    """Params from `dlp init`'s options, asking for what is missing when standard input is a terminal."""
+    import sys
+
+    from .labels import TASK_TYPES
+    from .repo.scaffold import read_classes_file, starter_params
+
+    if classes is not None and classes_file is not None:
+        ctx.fail("give --classes or --classes-file, not both")
+    class_list = read_classes_file(classes_file) if classes_file is not None else _split_classes(classes)
+    if task_type is None or not class_list:
+        if not sys.stdin.isatty():
+            ctx.fail(
+                "standard input is not a terminal, so nothing can be asked: give --config FILE, or "
+                "--task-type TYPE and --classes A,B (or --classes-file FILE); e.g. "
+                "dlp init mylabels --task-type ner --classes PER,ORG,LOC")
+        while task_type not in TASK_TYPES:
+            if task_type is not None:
+                typer.echo(f"{task_type!r} is not one of {', '.join(TASK_TYPES)}")
+            task_type = typer.prompt(f"Task type ({', '.join(TASK_TYPES)})").strip()
+        while not class_list:
+            class_list = _split_classes(typer.prompt("Classes, comma-separated (e.g. cat,dog)"))
+    if task_type not in TASK_TYPES:
+        raise typer.BadParameter(f"{task_type!r} is not one of {', '.join(TASK_TYPES)}", param_hint="--task-type")
+    return starter_params(name or directory.resolve().name or "labels", task_type, class_list,
+                          multi_label=multi_label)
+
+
+def _split_classes(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
 
 
 @app.command()

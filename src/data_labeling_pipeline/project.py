@@ -40,7 +40,7 @@ class Project:
                 return cls(folder)
         raise ProjectError(
             f"{here} is not inside a labeling project (no params.yaml with schema/labels.yaml); "
-            "create one with: dlp init --config config.example.yaml DIR"
+            "create one with: dlp init DIR --task-type TYPE --classes A,B (or --config config.example.yaml)"
         )
 
     def path(self, relative: str) -> Path:

@@ -118,6 +118,34 @@ def init_project(config_path: str | Path, target: str | Path = ".", *, force: bo
     return create_project(load_params(config_path), target, force=force, tool_spec=tool_spec)
 
 
+def starter_params(name: str, task_type: str, classes: list[str], *, multi_label: bool = False) -> dict:
+    """Validated params for a project given on the command line (what a config file with only
+    ``project`` would give).
+
+    >>> starter_params("p", "ner", ["PER", "ORG"])["project"]["classes"]
+    ['PER', 'ORG']
+    """
+    from ..config import validate_params
+
+    project = {"name": name, "task_type": task_type, "classes": list(classes)}
+    if multi_label:
+        project["multi_label"] = True
+    return validate_params({"project": project}, "<dlp init options>")
+
+
+def read_classes_file(path: str | Path) -> list[str]:
+    """The classes of a ``--classes-file``: one per line; blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read the classes file ({exc.strerror or exc})") from None
+    classes = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    classes = [c for c in classes if c]
+    if not classes:
+        raise ProjectError(f"{path}: no classes (give one class per line)")
+    return classes
+
+
 def requirements_txt(tool_spec: str | None = None) -> str:
     """requirements.txt of a project: the tool it was made with, and DVC of the same major.minor.
 
