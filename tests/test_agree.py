@@ -291,3 +291,20 @@ def test_agree_with_no_annotations_writes_an_empty_confusion_table(bare_project)
     assert json.loads((folder / "none.json").read_text()) == []
     metrics = json.loads(project.path("metrics/agreement.json").read_text())
     assert metrics["n_annotations"] == 0
+
+
+def test_gate_on_a_project_without_annotations_says_so(bare_project, monkeypatch):
+    task_type, classes = PROJECTS["textcls"]
+    project = bare_project(task_type, classes)
+    run_pull(project)
+    run_agree(project)
+    monkeypatch.chdir(project.root)
+    failed = CliRunner().invoke(app, ["gate"])
+    assert failed.exit_code == 3
+    assert "krippendorff_alpha is undefined (no annotations yet: label some items" in failed.output
+    assert "Traceback" not in failed.output
+    params = project.path("params.yaml")
+    params.write_text(params.read_text("utf-8").replace("on_undefined: fail", "on_undefined: warn"), "utf-8")
+    warned = CliRunner().invoke(app, ["gate"])
+    assert warned.exit_code == 0, warned.output
+    assert "no annotations yet" in warned.output

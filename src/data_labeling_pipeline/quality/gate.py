@@ -19,6 +19,8 @@ from typing import Any
 
 ON_UNDEFINED = ("fail", "warn", "pass")
 ESTIMATED_ACCURACY = "estimated_accuracy_exported"
+# Why every figure is undefined on a new project; said instead of the statistic's own reason.
+NO_ANNOTATIONS = "no annotations yet: label some items in Label Studio, then dvc repro"
 
 
 @dataclass
@@ -102,7 +104,7 @@ def evaluate_gate(
 
     value = metrics.get(metric)
     if value is None:
-        undefined(metric, reasons.get(metric))
+        undefined(metric, NO_ANNOTATIONS if metrics.get("n_annotations") == 0 else reasons.get(metric))
     elif value < threshold:
         result.failures.append(f"{metric} {value:.6f} is below the threshold {threshold:g}")
     else:
