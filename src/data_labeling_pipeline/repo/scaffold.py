@@ -211,8 +211,7 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
         toplevel = root
     if not (root / ".dvc").is_dir():
         git.dvc(["init", "-q", *([] if toplevel == root else ["--subdir"])], root)
-    git.dvc(["config", "core.analytics", "false"], root)
-    git.dvc(["config", "core.autostage", "true"], root)
+    _set_dvc_core(root / ".dvc" / "config", {"analytics": "false", "autostage": "true"})
     # What `dvc install` configures, without its hooks: new files in inbox/ merge on both branches.
     git.run(["git", "config", "merge.dvc.name", "DVC merge driver"], root)
     git.run(["git", "config", "merge.dvc.driver", MERGE_DRIVER], root)
@@ -241,11 +240,33 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
     write(f"{params['pull']['inbox']}/README.txt", INBOX_README, keep=True)
     write("annotations/items.ingested.jsonl", "", keep=True)
     write("annotations/corrections.jsonl", "", keep=True)
-    for tracked in (params["pull"]["inbox"], "annotations/items.ingested.jsonl"):
-        if not (root / f"{tracked}.dvc").exists():
-            git.dvc(["add", "-q", tracked], root)
+    untracked = [t for t in (params["pull"]["inbox"], "annotations/items.ingested.jsonl")
+                 if not (root / f"{t}.dvc").exists()]
+    if untracked:
+        git.dvc(["add", "-q", *untracked], root)
     git.commit(root, f"dlp init: {project['name']} ({project['task_type']}, {len(project['classes'])} classes)", ["."])
     return root
+
+
+def _set_dvc_core(path: Path, values: dict[str, str]) -> None:
+    """What `dvc config core.<key> <value>` writes, for each key, without a dvc process per key.
+
+    .dvc/config is an INI file (configobj); keys of other sections and other core keys are kept.
+    """
+    import configparser
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.optionxform = str  # keys as written
+    config.read(path, encoding="utf-8")
+    if not config.has_section("core"):
+        config.add_section("core")
+    for key, value in values.items():
+        config.set("core", key, value)
+    lines = []
+    for section in config.sections():
+        lines.append(f"[{section}]")
+        lines.extend(f"    {key} = {value}" for key, value in config.items(section))
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def labels_yaml(label_schema: dict) -> str:
