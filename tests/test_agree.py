@@ -308,3 +308,94 @@ def test_gate_on_a_project_without_annotations_says_so(bare_project, monkeypatch
     warned = CliRunner().invoke(app, ["gate"])
     assert warned.exit_code == 0, warned.output
     assert "no annotations yet" in warned.output
+
+
+TOPICS = ["sports", "politics", "tech"]
+WORDS = {"sports": ["goal", "match", "team"], "politics": ["vote", "senate", "law"], "tech": ["chip", "code", "cloud"]}
+
+
+def multilabel_export(n_items=40, n_annotated=36):
+    """A Label Studio JSON export of a multi-label text project: several choices per result, two annotators.
+
+    Item t has the topics of its low three bits; on every 7th item (from the 4th) ann2 leaves out the
+    last topic (a per-class tie of two annotators). Items without a topic are explicit empty answers.
+    """
+    tasks = []
+    for t in range(n_items):
+        topics = [c for k, c in enumerate(TOPICS) if (t >> k) & 1]
+        text = " ".join(w for c in topics for w in WORDS[c][: 1 + t % 3]) + f" story {t}"
+        annotations = []
+        for j, email in enumerate(("ann1@example.com", "ann2@example.com")):
+            chosen = topics[:-1] if t % 7 == 3 and j == 1 else topics
+            result = [{"id": f"r{t}-{j}", "type": "choices", "from_name": "label", "to_name": "text",
+                       "value": {"choices": chosen}}] if chosen else []
+            annotations.append({"id": 100 + 2 * t + j, "completed_by": {"id": 2 + j, "email": email},
+                                "result": result, "was_cancelled": False, "ground_truth": False,
+                                "created_at": f"2026-11-28T13:{t:02d}:0{j}Z", "lead_time": 2.0 + j})
+        tasks.append({"id": t + 1, "data": {"text": text, "item_id": f"m{t:03d}"},
+                      "annotations": annotations if t < n_annotated else [], "predictions": []})
+    return tasks
+
+
+def test_agree_multilabel_project_runs_pull_prelabel_agree_select_export(bare_project):
+    import datasets
+
+    from data_labeling_pipeline.labels import new_label_schema
+    from data_labeling_pipeline.project import Project
+    from data_labeling_pipeline.repo.scaffold import labels_yaml
+    from data_labeling_pipeline.stages.export import run_export
+    from data_labeling_pipeline.stages.prelabel import run_prelabel
+    from data_labeling_pipeline.stages.select import QUEUE, run_select
+
+    project = bare_project("text_classification", TOPICS, prelabel={"min_labels": 10},
+                           export={"formats": ["huggingface", "csv"]})
+    project.path("schema/labels.yaml").write_text(
+        labels_yaml(new_label_schema("text_classification", TOPICS, multi_label=True)), encoding="utf-8")
+    project = Project(project.root)
+    project.path("inbox/export.json").write_text(json.dumps(multilabel_export()), encoding="utf-8")
+    correction = {"item_id": "m003", "annotator": "lead@example.com", "schema_version": 1,
+                  "labels": ["tech", "sports"], "created_at": "2026-12-01T10:00:00Z"}
+    project.path("annotations/corrections.jsonl").write_text(json.dumps(correction) + "\n", encoding="utf-8")
+    run_pull(project)
+    assert all("labels" in a and "label" not in a for a in jsonl(project.path("annotations/annotations.jsonl")))
+
+    prelabel = run_prelabel(project)
+    assert prelabel.metrics["trained"] == 1 and prelabel.metrics["items_predicted"] == 40
+    run_agree(project)
+    consensus = {c["item_id"]: c for c in jsonl(project.path("annotations/consensus.jsonl"))}
+    assert len(consensus) == 36 and all("labels" in c and "label" not in c for c in consensus.values())
+    assert consensus["m006"]["labels"] == ["politics", "tech"] and consensus["m006"]["status"] == "accepted"
+    assert consensus["m000"]["labels"] == []  # both answered "none of them"
+    assert consensus["m003"]["labels"] == ["sports", "tech"] and consensus["m003"]["status"] == "reviewed"
+    # m031 has all three topics; ann2 left out tech: a tie on tech, flagged with the class named.
+    assert consensus["m031"]["labels"] == ["sports", "politics"] and consensus["m031"]["tied_classes"] == ["tech"]
+    assert "tie" in consensus["m031"]["reasons"] and consensus["m031"]["status"] == "flagged"
+    review = {r["item_id"]: r for r in jsonl(project.path("annotations/review.jsonl"))}
+    assert "tie" in review["m031"]["reasons"] and review["m031"]["labels"] == ["sports", "politics"]
+    assert review["m037"]["reasons"] == ["too_few_annotators"]
+
+    metrics = json.loads(project.path("metrics/agreement.json").read_text("utf-8"))
+    assert metrics["multi_label"] == 1 and metrics["n_items"] == 36 and metrics["n_annotators"] == 2
+    for name in ("cohens_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "percent_agreement"):
+        per_class = metrics["per_class"][name]
+        assert set(per_class) == set(TOPICS)
+        assert metrics[name] == pytest.approx(sum(per_class.values()) / 3, abs=1e-6), name
+    assert 0 < metrics["jaccard_agreement"] < 1 and 0 < metrics["exact_match_agreement"] < 1
+    assert run_gate(project)[0] == "quality gate passed:"
+    annotators = json.loads(project.path("metrics/annotators.json").read_text("utf-8"))
+    assert annotators["ann1@example.com"]["kappa_vs_consensus"] is not None
+    assert annotators["ann1@example.com"]["jaccard_vs_annotators"] == {
+        "ann2@example.com": metrics["jaccard_agreement"]}
+    assert sorted(p.name for p in project.path("plots/confusion").iterdir()) == [
+        "ann1@example.com.json", "ann2@example.com.json"]
+
+    run_select(project)
+    assert {r["item_id"] for r in jsonl(project.path(QUEUE))} == {"m036", "m037", "m038", "m039"}
+    summary = run_export(project)
+    assert summary.exported == 36
+    hf = datasets.load_from_disk(str(project.path("labeled_data/huggingface")))
+    rows = {r["item_id"]: r for split in hf.values() for r in split}
+    names = hf["train"].features["labels"].feature.names
+    assert [names[k] for k in rows["m006"]["labels"]] == ["politics", "tech"] and rows["m000"]["labels"] == []
+    header = project.path("labeled_data/csv/train.csv").read_text("utf-8").splitlines()[0]
+    assert header == "item_id,text,label:sports,label:politics,label:tech"

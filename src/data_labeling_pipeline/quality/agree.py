@@ -68,6 +68,8 @@ from data_labeling_pipeline.quality.flags import (
 )
 from data_labeling_pipeline.quality.gate import annotators_below, evaluate_gate
 from data_labeling_pipeline.quality.kappa_windows import LOW_KAPPA, windowed_kappa
+from data_labeling_pipeline.quality.multilabel import decisions_in_schema_order, is_multi_label
+from data_labeling_pipeline.quality.multilabel_agree import multilabel_agree
 from data_labeling_pipeline.quality.posterior import error_after_annotation, expected_errors, typical_confusion
 from data_labeling_pipeline.quality.result import Score
 from data_labeling_pipeline.quality.review import EXPECTED_ERROR, ORDER, consensus_reasons, review_metrics, route
@@ -177,7 +179,16 @@ def agree(
         ([('i1', 'accepted'), ('i2', 'flagged')], 0.0)
     """
     decisions = dict(decisions or {})
-    if options.task_type in CLASSIFICATION:
+    if options.task_type in CLASSIFICATION and is_multi_label(annotations):
+        decisions = decisions_in_schema_order(decisions, options.classes)
+        result = AgreeResult(**multilabel_agree(
+            annotations, decisions, classes=options.classes, min_annotators=options.min_annotators,
+            max_annotators=options.max_annotators, min_confidence=options.min_confidence,
+            min_annotator_kappa=options.min_annotator_kappa, review_budget=options.review_budget,
+            spot_check_rate=options.spot_check_rate, seed=options.seed, window=options.window))
+        if model_predictions:
+            result.report["model_votes"] = "not used: model votes are for single-label classification"
+    elif options.task_type in CLASSIFICATION:
         result = _classification(annotations, decisions, options, _ModelVotes.of(
             model_predictions, model_weight, model_name, model_accuracy, options.classes))
     elif options.task_type in ("ner", "bbox"):
@@ -314,7 +325,7 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
     rows = [a for a in annotations if a.get("label") is not None]
     if len(rows) != len(annotations):
         raise DataError.single("annotations/annotations.jsonl", None, "$.label",
-                               "multi-label agreement is not supported yet: records need a single 'label'")
+                               "classification records need a 'label' (or, in a multi-label project, 'labels')")
     items = np.array([a["item_id"] for a in rows], dtype=object)
     who = np.array([a["annotator"] for a in rows], dtype=object)
     labels = np.array([a["label"] for a in rows], dtype=object)
@@ -528,7 +539,7 @@ def _finish(result: AgreeResult, options: AgreeOptions, decisions: Mapping[str, 
     summary = result.review_summary
     if calibrated:
         exported = [r["expected_error"] for r in result.consensus
-                    if r["status"] != "held" and r.get("label") is not None]
+                    if r["status"] != "held" and (r.get("label") is not None or r.get("labels") is not None)]
         summary.pop("estimated_accuracy_exported", None)
         if exported:
             errors = np.asarray(exported, dtype=float)
