@@ -194,10 +194,13 @@ def test_prelabel_images_not_in_the_project_degrade_with_the_reason(bare_project
     for path in project.path("images").glob("digit-00*.png"):
         path.unlink()
     summary = run_prelabel(project)
-    assert summary.metrics["items_missing_image"] == 100 and summary.metrics["items_embedded"] == 0
+    # The 20 images still there are pre-labelled and embedded; the 100 missing ones are reported.
+    assert summary.metrics["items_missing_image"] == 100 and summary.metrics["items_embedded"] == 20
     assert "images are not in the project (first: images/digit-0000.png)" in summary.describe()
-    assert project.path(PREDICTIONS).read_text("utf-8") == ""
-    assert json.loads(project.path(EMBEDDING_IDS).read_text("utf-8")) == {"item_ids": []}
+    reachable = sorted(f"images/{p.name}" for p in project.path("images").glob("digit-*.png"))
+    assert json.loads(project.path(EMBEDDING_IDS).read_text("utf-8")) == {"item_ids": reachable}
+    predicted = {json.loads(line)["item_id"] for line in project.path(PREDICTIONS).read_text("utf-8").splitlines()}
+    assert predicted <= set(reachable)
 
 
 def test_prelabel_bbox_with_a_torchscript_detector(bare_project, tmp_path):

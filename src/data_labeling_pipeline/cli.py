@@ -119,11 +119,13 @@ def _split_classes(text: str | None) -> list[str]:
 
 @app.command()
 def ingest(
-    path: Path = typer.Argument(..., help="A folder of images, or a CSV/JSONL file of texts."),
+    path: str = typer.Argument(..., help="A folder of images, a URI prefix of images elsewhere (s3://bucket/prefix/, "
+                               "gs://..., file:///abs/dir/), a text file of image URIs (one a line, e.g. https://), "
+                               "or a CSV/JSONL file of texts."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not `dvc add` the data."),
     quiet: bool = QUIET,
 ) -> None:
-    """Add raw data to the project's items (incremental, idempotent)."""
+    """Add raw data to the project's items (incremental, idempotent); remote images are referenced, not copied."""
     from .progress import progress_bar
     from .project import Project
     from .stages.ingest import ingest as run_ingest

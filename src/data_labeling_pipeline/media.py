@@ -26,6 +26,18 @@ def image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
     with Image.open(path) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1)
+        return oriented_size(img)
+
+
+def oriented_size(img, *, decode: bool = True) -> tuple[int, int]:
+    """(width, height) of an open Pillow image after its EXIF orientation.
+
+    With ``decode=False`` no pixels are ever decoded, so a truncated file (the first bytes of a
+    remote image) will do: a PNG is then upright unless its eXIf chunk comes before the pixel
+    data (Pillow would decode the whole PNG to find one after it).
+    """
+    width, height = img.size
+    if not decode and img.format == "PNG" and "exif" not in img.info:
+        return width, height
+    orientation = img.getexif().get(0x0112, 1)
     return (height, width) if orientation in _QUARTER_TURNS else (width, height)

@@ -16,7 +16,7 @@ from ._dataset import (
     labels_from_consensus,
     make_dataset,
 )
-from ._missing import MissingImagesError, MissingSizesError, read_sizes
+from ._missing import MissingImagesError, MissingSizesError, SizesUnknownError, read_sizes
 from ._report import EVENTS, LossReport
 from .coco import coco_extras, from_coco, read_coco, to_coco, write_coco
 from .csv_table import to_csv, write_csv
@@ -44,6 +44,7 @@ __all__ = [
     "MissingImagesError",
     "MissingSizesError",
     "read_sizes",
+    "SizesUnknownError",
     "read_coco",
     "read_voc",
     "read_yolo",

@@ -162,10 +162,13 @@ def _check_item_data(item: dict, i: int, task: str, bad: _Problems) -> None:
     elif task in IMAGE_TASKS:
         if not isinstance(data.get("image"), str) or not data.get("image"):
             bad.add(f"$[{i}].data.image", f"task type {task} needs an image path")
-        for key in ("width", "height"):
-            v = data.get(key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                bad.add(f"$[{i}].data.{key}", f"expected an integer >= 1 (recorded at ingest), got {v!r}")
+        # No size at all is allowed (a remote image pulled from an export without one): only the
+        # formats that write or normalise by it ask for it (`_missing.require_sizes`).
+        if "width" in data or "height" in data:
+            for key in ("width", "height"):
+                v = data.get(key)
+                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                    bad.add(f"$[{i}].data.{key}", f"expected an integer >= 1 (recorded at ingest), got {v!r}")
     elif not isinstance(data.get("text"), str):
         bad.add(f"$[{i}].data.text", f"task type {task} needs a text")
 

@@ -143,3 +143,70 @@ def read_sizes(paths: Iterable[str], root: str | os.PathLike) -> dict[str, tuple
     if bad:
         raise DataError(bad[:50], truncated=len(bad) > 50)
     return out
+
+
+# How a project gets the sizes of images outside it (the export stage and `dlp export` share it).
+ITEM_SIZES_FIX = ("record the sizes with dlp ingest <uri-prefix or file of URIs> (it reads only the image headers "
+                  "and copies nothing), or make the images reachable in the project and run dlp pull again")
+SHOWN = 3
+
+
+class SizesUnknownError(DataError):
+    """Labeled items without an image size, for a format that needs one.
+
+    Items of images outside the project (``s3://``, ``https://``) pulled from an export that
+    gives no size have none; COCO, VOC and YOLO (and boxes anywhere) need it.
+
+    Attributes:
+        item_ids: the items without a size, sorted.
+        images: their image references, in the same order.
+        fmt: the format that needs them.
+        why: why it needs them.
+        fix: how to fix it.
+
+    Example:
+        >>> str(SizesUnknownError(["a", "b"], ["s3://b/a.png", "s3://b/b.png"], fmt="COCO", why="it records them"))[:76]
+        '2 items have no image size (s3://b/a.png, s3://b/b.png): COCO needs them: it'
+    """
+
+    def __init__(self, item_ids: Iterable[str], images: Iterable[str], *, fmt: str, why: str,
+                 fix: str = ITEM_SIZES_FIX) -> None:
+        from ..imagestore import shown
+
+        self.item_ids, self.images = list(item_ids), [shown(i) for i in images]
+        self.fmt, self.why, self.fix = fmt, why, fix
+        super().__init__([Problem("items", None, f"item {i!r}", "no image size (data.width, data.height)")
+                          for i in self.item_ids])
+        more = len(self.images) - SHOWN
+        named = ", ".join(self.images[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+        self.args = (f"{_plural(len(self.item_ids), 'item has', 'items have')} no image size ({named}): {fmt} needs "
+                     f"them: {why}; {fix}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def with_fix(self, fix: str) -> SizesUnknownError:
+        """The same error with another fix."""
+        return SizesUnknownError(self.item_ids, self.images, fmt=self.fmt, why=self.why, fix=fix)
+
+
+def require_sizes(dataset: Any, fmt: str, *, why: str) -> None:
+    """Raise one `SizesUnknownError` when a labeled item of `dataset` has no image size.
+
+    Writers call it before they count anything, so the error comes first and alone.
+
+    Example:
+        >>> from data_labeling_pipeline.formats import make_dataset
+        >>> schema = {"task_type": "image_classification", "schema_version": 1, "multi_label": False,
+        ...           "classes": [{"id": 1, "name": "cat"}]}
+        >>> ds = make_dataset([{"item_id": "a", "data": {"image": "s3://b/a.png"}}], {"a": {"label": "cat"}}, schema)
+        >>> require_sizes(ds, "COCO", why="it records them")
+        Traceback (most recent call last):
+        ...
+        data_labeling_pipeline.formats._missing.SizesUnknownError: 1 item has no image size (s3://b/a.png): COCO ...
+    """
+    missing = [item for item in dataset.items if item["item_id"] in dataset.labels
+               and not (item["data"].get("width") and item["data"].get("height"))]
+    if missing:
+        raise SizesUnknownError([i["item_id"] for i in missing], [i["data"]["image"] for i in missing], fmt=fmt,
+                                why=why)

@@ -41,7 +41,7 @@ from ._dataset import (
     merge_datasets,
 )
 from ._disk import load_json, put, staged_dir
-from ._missing import NEEDED, MissingSizesError, with_header_sizes
+from ._missing import NEEDED, MissingSizesError, require_sizes, with_header_sizes
 from ._paths import item_ids_for, safe_image_path
 from ._report import LossReport
 
@@ -91,6 +91,7 @@ def to_coco(
     if task not in ("bbox", "image_classification"):
         raise DataError.single("label_schema", None, "$.task_type",
                                f"COCO export supports bbox and image_classification, got {task!r}")
+    require_sizes(dataset, "COCO", why="every image entry records its width and height")
     cat_id = {c["name"]: c["id"] for c in schema["classes"]}
     names = image_names(dataset, image_root=image_root)
     image_id = _image_ids(dataset)

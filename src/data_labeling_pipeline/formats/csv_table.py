@@ -1,7 +1,8 @@
 """CSV: `{split}.csv`, RFC 4180 (the `csv` module, CRLF line ends, quoted where needed), UTF-8.
 
 Fixed columns per task type:
-- image_classification: item_id, image, width, height, label
+- image_classification: item_id, image, width, height, label (width and height are empty for an
+  image outside the project that has no recorded size; `image` is then its URI);
 - text_classification: item_id, text, label
 - multi-label classification: `label` is replaced by one 0/1 column per class,
   `label:<name>`, in schema order;
@@ -27,6 +28,7 @@ import os
 from ._boxes import clean_boxes, fmt_float
 from ._dataset import SPLITS, Dataset, class_list, labeled
 from ._disk import put, staged_dir
+from ._missing import require_sizes
 from ._report import LossReport
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -78,6 +80,8 @@ def to_csv(dataset: Dataset, *, report: LossReport | None = None) -> dict[str, s
     report = report if report is not None else LossReport()
     schema = dataset.label_schema
     task = schema["task_type"]
+    if task == "bbox":
+        require_sizes(dataset, "CSV bbox", why="rows have width and height, and boxes are clipped to them")
     header = columns(schema)
     names = [c["name"] for c in schema["classes"]]
     buffers = {s: io.StringIO(newline="") for s in SPLITS}
@@ -103,7 +107,9 @@ def _rows(item, payload, split, task, schema, names, policies, report) -> list[l
         got = class_list(payload)
         for name in got:
             report.obj(split, name, written=True)
-        head = [iid, d["image"], d["width"], d["height"]] if task == "image_classification" else [iid, d["text"]]
+        # An image outside the project may have no recorded size: its cells stay empty.
+        head = ([iid, d["image"], d.get("width", ""), d.get("height", "")] if task == "image_classification"
+                else [iid, d["text"]])
         if schema.get("multi_label"):
             return [head + [1 if n in got else 0 for n in names]]
         return [head + [got[0]]]

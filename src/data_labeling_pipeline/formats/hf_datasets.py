@@ -12,10 +12,11 @@ Columns by task type (every row also has `item_id`):
   `category` (`ClassLabel`), `iscrowd`}.
 ClassLabel names follow the schema's class order.
 
-Images are a path string relative to the project by default: it needs no file at export
-time and stores no copy. `datasets.Image()` works offline too, but it embeds every image's
-bytes in the Arrow files (a second copy of the images under DVC); pass `images_root` to get
-that (the images must exist; decoding applies the EXIF orientation, as our sizes do).
+Images are a path string relative to the project by default (or the image's URI, `s3://...`,
+`https://...`, for images outside it): it needs no file at export time and stores no copy.
+`datasets.Image()` works offline too, but it embeds every image's bytes in the Arrow files (a
+second copy of the images under DVC); pass `images_root` to get that (the images must exist;
+decoding applies the EXIF orientation, as our sizes do).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..errors import require
 from ._boxes import clean_boxes
 from ._dataset import Dataset, class_list, labeled
 from ._disk import staged_dir
+from ._missing import require_sizes
 from ._report import LossReport
 from ._spans import align, bio_tags, non_overlapping, tokenize
 
@@ -88,6 +90,8 @@ def to_hf(
     report = report if report is not None else LossReport()
     schema = dataset.label_schema
     task = schema["task_type"]
+    if task == "bbox":
+        require_sizes(dataset, "HuggingFace bbox", why="rows have width and height, and boxes are clipped to them")
     image_feature = ds_mod.Image() if images_root is not None else ds_mod.Value("string")
     features = _features(ds_mod, schema, image_feature)
     names = [c["name"] for c in schema["classes"]]

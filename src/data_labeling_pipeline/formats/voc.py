@@ -41,7 +41,7 @@ from ._dataset import (
     stems,
 )
 from ._disk import put_many, staged_dir
-from ._missing import NEEDED, MissingSizesError, with_header_sizes
+from ._missing import NEEDED, MissingSizesError, require_sizes, with_header_sizes
 from ._paths import safe_image_path
 from ._report import LossReport
 
@@ -96,6 +96,7 @@ def to_voc(
     if dataset.label_schema["task_type"] != "bbox":
         raise DataError.single("label_schema", None, "$.task_type",
                                f"VOC export supports bbox, got {dataset.label_schema['task_type']!r}")
+    require_sizes(dataset, "Pascal VOC", why="every annotation records the image's <size>, and boxes are clipped to it")
     names = image_names(dataset, image_root=image_root)
     stem_of = stems(names)
     folder = resolve_image_root(dataset, image_root)

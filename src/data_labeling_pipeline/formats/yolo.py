@@ -35,7 +35,7 @@ from ._dataset import (
     stems,
 )
 from ._disk import place_images, put_many, staged_dir
-from ._missing import MissingSizesError, read_sizes
+from ._missing import MissingSizesError, read_sizes, require_sizes
 from ._paths import item_ids_for, safe_image_path
 from ._report import LossReport
 
@@ -87,6 +87,7 @@ def to_yolo(
     if schema["task_type"] != "bbox":
         raise DataError.single("label_schema", None, "$.task_type",
                                f"YOLO export supports bbox, got {schema['task_type']!r}")
+    require_sizes(dataset, "YOLO", why="its boxes are fractions of the image's width and height")
     index = {c["name"]: k for k, c in enumerate(schema["classes"])}
     names = image_names(dataset, image_root=image_root)
     stem_of = stems(names)

@@ -116,13 +116,17 @@ def gradient_histograms(batch: np.ndarray, *, cells: int = CELLS, bins: int = BI
 
 
 def load_gray(path: str | PathLike, *, size: int | None = HOG_SIZE) -> np.ndarray:
-    """Read an image file as a uint8 gray array, upright (EXIF orientation applied), resized to ``size``².
+    """Read an image as a uint8 gray array, upright (EXIF orientation applied), resized to ``size``².
+
+    ``path`` is a file path or a URI (``file://``, ``s3://``, ``https://``, any fsspec protocol;
+    see :mod:`data_labeling_pipeline.imagestore`).
 
     ``size=None`` keeps the image's own size. JPEGs are decoded at a reduced scale when that
     still leaves at least ``size`` pixels (Pillow's draft mode), which makes large photos cheap.
 
     Raises:
-        DataError: the file is missing or is not an image Pillow can read.
+        ImageUnreachable: the file is missing or cannot be fetched (a DataError; ``reason`` says why).
+        DataError: the file is not an image Pillow can read.
 
     Example:
         >>> import tempfile, os
@@ -148,20 +152,22 @@ def load_image(path: str | PathLike, *, size: int | None = None, mode: str = "L"
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from data_labeling_pipeline.imagestore import LOCAL_HINT, ImageUnreachable, open_image
+
     if mode not in ("L", "RGB"):
         raise DataError.single(str(path), None, "mode", f"expected 'L' or 'RGB', got {mode!r}")
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             if size is not None:
                 img.draft(mode, (size, size))
             img = ImageOps.exif_transpose(img).convert(mode)
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError.single(str(path), None, "data.image",
-                               "image file not found; expected a path relative to the project root "
-                               "(run `dvc pull` if the images live in a remote)") from None
+    except ImageUnreachable:  # a DataError (a ValueError too): not a decoding problem
+        raise
+    except FileNotFoundError:  # removed since open_image looked
+        raise ImageUnreachable(path, "image file not found", hint=LOCAL_HINT) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError.single(str(path), None, "data.image",
                                f"cannot decode the image ({exc}); expected a PNG, JPEG or other Pillow format: "

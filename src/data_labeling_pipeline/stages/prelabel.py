@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ProjectError
+from ..imagestore import is_uri
+from ..imagestore import shown as shown_ref
 from ..project import ANNOTATIONS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, PULLED_PREDICTIONS, Project
 from ..records import atomic_write_text, write_json, write_jsonl
 
@@ -43,6 +45,7 @@ SHARDS = "annotations/prelabel-shards"
 TRAINED_STATUSES = ("accepted", "reviewed")
 EMBEDDING_DIM = 64
 DECIMALS = 6
+NOT_IN_PROJECT = "not in the project"  # why a local image is left out: it is not fetched (dvc pull) or elsewhere
 
 
 @dataclass
@@ -53,11 +56,10 @@ class PrelabelSummary:
 
     def describe(self) -> str:
         m = self.metrics
+        head = "; ".join(self.notes) + "\n" if self.notes else ""
         if self.reason:
-            return f"prelabel: no pre-labels ({self.reason}); embeddings for {m['items_embedded']} items"
-        if self.notes:
-            return "; ".join(self.notes) + "\n" + self._trained()
-        return self._trained()
+            return head + f"prelabel: no pre-labels ({self.reason}); embeddings for {m['items_embedded']} items"
+        return head + self._trained()
 
     def _trained(self) -> str:
         m = self.metrics
@@ -68,6 +70,23 @@ class PrelabelSummary:
         how = "trained" if m["trained"] else "reused"
         return (f"prelabel: model {how} on {m['n_labels']} consensus labels{shown}; "
                 f"{m['items_predicted']} items pre-labelled -> {PREDICTIONS}")
+
+
+@dataclass
+class Features:
+    """What the model reads of the items it can read: rows in the order of ``items``.
+
+    Attributes:
+        items: the items with features (every item for texts; for images those whose file
+            could be read), in item id order.
+        values: float32 rows (images) or the texts.
+        unreachable: item_id -> why its image could not be read (missing file, HTTP 404, no
+            credentials, the protocol's library not installed).
+    """
+
+    items: list[dict]
+    values: np.ndarray | list[str]
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
 def run_prelabel(project: Project, *, shard: tuple[int, int] | None = None, merge: bool = False,
@@ -90,7 +109,7 @@ def run_prelabel(project: Project, *, shard: tuple[int, int] | None = None, merg
     if merge:
         features = _merge_shards(project, items, kind)
     else:
-        features = compute_features(project, items, kind, options, progress=progress)
+        features = reachable_features(project, items, kind, options, progress=progress)
     return _finish(project, items, kind, features)
 
 
@@ -105,7 +124,7 @@ def shard_of(item_id: str, n_shards: int) -> int:
 
 
 def featurize(kind: str, values: list[str]) -> np.ndarray | list[str]:
-    """Image paths -> float32 feature rows (the expensive part); texts pass through."""
+    """Image paths or URIs -> float32 feature rows (the expensive part); texts pass through."""
     if kind == "text":
         return list(values)
     from ..models.features import HOG_SIZE, image_features, load_gray
@@ -113,30 +132,93 @@ def featurize(kind: str, values: list[str]) -> np.ndarray | list[str]:
     return image_features([load_gray(path, size=HOG_SIZE) for path in values])
 
 
-def compute_features(project: Project, items: list[dict], kind: str, options: dict, *, progress=None):
-    """Features of every item, locally in batches or on a Dask cluster in hash shards (same result).
+def featurize_reachable(values: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+    """Image paths or URIs -> float32 feature rows, and position -> reason of those that cannot be read.
 
-    None when images are not in the project (served from elsewhere, or not fetched yet): there are
-    no pixels to learn from, which the stage reports instead of failing.
+    The row of an image that cannot be read is zeros (the caller drops it). An image that is
+    read but cannot be decoded is an error, as in :func:`featurize`: that file needs fixing.
     """
-    if kind == "image" and missing_images(project, items):
-        return None
-    values = _inputs(project, items, kind)
+    from ..imagestore import ImageUnreachable
+    from ..models.features import HOG_SIZE, image_features, load_gray
+
+    grays, failed = [], {}
+    for position, value in enumerate(values):
+        try:
+            grays.append(load_gray(value, size=HOG_SIZE))
+        except ImageUnreachable as exc:
+            failed[position] = exc.reason
+            grays.append(np.zeros((HOG_SIZE, HOG_SIZE), dtype=np.uint8))
+    return image_features(grays), failed
+
+
+def reachable_features(project: Project, items: list[dict], kind: str, options: dict, *,
+                       progress=None) -> Features:
+    """Features of every item whose image can be read, locally in batches or on a Dask cluster (same result).
+
+    Images may be files in the project or URIs (``s3://``, ``gs://``, ``https://``; see
+    :mod:`data_labeling_pipeline.imagestore`). One that cannot be read (not fetched yet, HTTP 404, no credentials,
+    s3fs not installed) is left out with its reason, so the stage still pre-labels the rest.
+    """
     if kind == "text":
-        return values
-    if options["engine"] == "dask":
-        return _dask_features(values, [item["item_id"] for item in items], options)
-    size = max(1, options["batch_size"])
-    batches = [values[i:i + size] for i in range(0, len(values), size)]
-    parts = [featurize(kind, batch) for batch in (progress(batches, "prelabel") if progress else batches)]
+        return Features(list(items), [item["data"]["text"] for item in items])
+    unreachable: dict[str, str] = {}
+    wanted: list[int] = []
+    for row, item in enumerate(items):
+        path = _local_path(project, item)
+        if path is not None and not path.is_file():  # no need to try: say so without opening it
+            remote = is_uri(item["data"]["image"])
+            unreachable[item["item_id"]] = "image file not found" if remote else NOT_IN_PROJECT
+        else:
+            wanted.append(row)
+    values = [_location(project, items[row]) for row in wanted]
     from ..models.features import feature_dim
 
-    return np.vstack(parts) if parts else np.zeros((0, feature_dim()), dtype=np.float32)
+    if options["engine"] == "dask":
+        matrix, failed = _dask_features(values, [items[row]["item_id"] for row in wanted], options)
+    else:
+        size = max(1, options["batch_size"])
+        starts = range(0, len(values), size)
+        matrix = np.zeros((len(values), feature_dim()), dtype=np.float32)
+        failed = {}
+        for start in progress(starts, "prelabel") if progress else starts:
+            part, bad = featurize_reachable(values[start:start + size])
+            matrix[start:start + len(part)] = part
+            failed.update({start + k: why for k, why in bad.items()})
+    for position, why in failed.items():
+        unreachable[items[wanted[position]]["item_id"]] = why
+    keep = [k for k in range(len(wanted)) if k not in failed]
+    return Features([items[wanted[k]] for k in keep], matrix[keep], unreachable)
+
+
+def compute_features(project: Project, items: list[dict], kind: str, options: dict, *, progress=None):
+    """Features of every item (image rows or texts), or None when some image cannot be read.
+
+    See :func:`reachable_features` for the features of the items that can be read.
+    """
+    features = reachable_features(project, items, kind, options, progress=progress)
+    return None if features.unreachable else features.values
 
 
 def missing_images(project: Project, items: list[dict]) -> list[str]:
-    """Image paths of items that are not files in the project (URLs, or data not fetched)."""
-    return [item["data"]["image"] for item in items if not project.path(item["data"]["image"]).is_file()]
+    """Image paths of items that are not files in the project (data not fetched, or a path elsewhere).
+
+    Images behind URIs (``s3://``, ``https://``) are not listed: whether they can be read is
+    known only by reading them (:func:`reachable_features`).
+    """
+    return [item["data"]["image"] for item in items
+            if (path := _local_path(project, item)) is not None and not path.is_file()]
+
+
+def _local_path(project: Project, item: dict) -> Path | None:
+    from ..imagestore import locate
+
+    return locate(item["data"]["image"], project.root)
+
+
+def _location(project: Project, item: dict) -> str:
+    """Where an image is read from: its local path, or its URI."""
+    path = _local_path(project, item)
+    return str(path) if path is not None else item["data"]["image"]
 
 
 def _inputs(project: Project, items: list[dict], kind: str) -> list[str]:
@@ -144,17 +226,17 @@ def _inputs(project: Project, items: list[dict], kind: str) -> list[str]:
         return [item["data"]["text"] for item in items]
     paths = []
     for item in items:
-        path = project.path(item["data"]["image"])
-        if not path.is_file():
+        path = _local_path(project, item)
+        if path is not None and not path.is_file():
             raise DataError.single(ITEMS, None, f"item {item['item_id']!r}",
                                    f"image {item['data']['image']} is not in the project; run dvc pull (or dvc "
                                    "checkout) to fetch the data, or dlp ingest it")
-        paths.append(str(path))
+        paths.append(_location(project, item))
     return paths
 
 
-def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> np.ndarray:
-    """Features of hash shards on a dask.distributed cluster, put back in item order."""
+def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> tuple[np.ndarray, dict[int, str]]:
+    """Features of hash shards on a dask.distributed cluster, put back in item order, and the unreadable rows."""
     from ..errors import require
 
     distributed = require("dask.distributed", "dask")
@@ -168,7 +250,8 @@ def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> np.n
                                            dashboard_address=None)
         client = distributed.Client(cluster)
     try:
-        futures = [client.submit(featurize, "image", [paths[r] for r in rows], pure=False) for rows in shards if rows]
+        futures = [client.submit(featurize_reachable, [paths[r] for r in rows], pure=False)
+                   for rows in shards if rows]
         results = client.gather(futures)
     finally:
         client.close()
@@ -177,9 +260,11 @@ def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> np.n
     from ..models.features import feature_dim
 
     out = np.zeros((len(paths), feature_dim()), dtype=np.float32)
-    for rows, part in zip([r for r in shards if r], results, strict=True):
+    failed: dict[int, str] = {}
+    for rows, (part, bad) in zip([r for r in shards if r], results, strict=True):
         out[rows] = part
-    return out
+        failed.update({rows[k]: why for k, why in bad.items()})
+    return out, failed
 
 
 def _write_shard(project: Project, items: list[dict], kind: str, shard: tuple[int, int], options: dict,
@@ -188,22 +273,26 @@ def _write_shard(project: Project, items: list[dict], kind: str, shard: tuple[in
     if not 0 <= index < n_shards:
         raise DataError.single("<arguments>", None, "--shard", f"expected i/n with 0 <= i < n, got {index}/{n_shards}")
     mine = [item for item in items if shard_of(item["item_id"], n_shards) == index]
-    features = compute_features(project, mine, kind, {**options, "engine": "local"}, progress=progress)
+    features = reachable_features(project, mine, kind, {**options, "engine": "local"}, progress=progress)
     folder = project.path(SHARDS)
     folder.mkdir(parents=True, exist_ok=True)
-    ids = [item["item_id"] for item in mine]
+    ids = [item["item_id"] for item in features.items]
+    missing = sorted(features.unreachable)
     target = folder / f"shard-{index:04d}-of-{n_shards:04d}.npz"
     tmp = folder / f".{target.name}.tmp.npz"
     np.savez(tmp, item_ids=np.asarray(ids, dtype=object).astype(str),
-             features=np.asarray(features if kind == "image" else np.zeros((len(ids), 0), np.float32)))
+             features=np.asarray(features.values if kind == "image" else np.zeros((len(ids), 0), np.float32)),
+             unreachable_ids=np.asarray(missing, dtype=object).astype(str),
+             unreachable_reasons=np.asarray([features.unreachable[i] for i in missing], dtype=object).astype(str))
     tmp.replace(target)
-    return PrelabelSummary({"items_embedded": len(ids), "shard": index, "shards": n_shards},
+    return PrelabelSummary({"items_embedded": len(ids), "items_missing_image": len(missing), "shard": index,
+                            "shards": n_shards},
                            reason=f"shard {index}/{n_shards} featurized into {project.rel(target)}")
 
 
-def _merge_shards(project: Project, items: list[dict], kind: str):
+def _merge_shards(project: Project, items: list[dict], kind: str) -> Features:
     if kind == "text":
-        return [item["data"]["text"] for item in items]
+        return Features(list(items), [item["data"]["text"] for item in items])
     files = sorted(project.path(SHARDS).glob("shard-*-of-*.npz"))
     if not files:
         raise ProjectError(f"no shard files in {SHARDS}/; run dlp prelabel --shard i/n for every i first")
@@ -215,19 +304,26 @@ def _merge_shards(project: Project, items: list[dict], kind: str):
     from ..models.features import feature_dim
 
     out = np.zeros((len(items), feature_dim()), dtype=np.float32)
-    seen = 0
+    found: set[int] = set()
+    unreachable: dict[str, str] = {}
     for path in files:
         with np.load(path, allow_pickle=False) as data:
-            for item_id, row in zip(data["item_ids"].tolist(), data["features"], strict=True):
-                if item_id not in row_of:
-                    raise ProjectError(f"{project.rel(path)} holds item {item_id!r}, which is no longer in {ITEMS}; "
-                                       "run the shards again")
-                out[row_of[item_id]] = row
-                seen += 1
-    if seen != len(items):
+            pairs = list(zip(data["item_ids"].tolist(), data["features"], strict=True))
+            if "unreachable_ids" in data.files:
+                unreachable.update(zip(data["unreachable_ids"].tolist(), data["unreachable_reasons"].tolist(),
+                                       strict=True))
+        for item_id, row in pairs:
+            if item_id not in row_of:
+                raise ProjectError(f"{project.rel(path)} holds item {item_id!r}, which is no longer in {ITEMS}; "
+                                   "run the shards again")
+            out[row_of[item_id]] = row
+            found.add(row_of[item_id])
+    seen = len(found) + len(set(unreachable) & set(row_of))
+    if seen != len(items) or not set(unreachable) <= set(row_of):
         raise ProjectError(f"the shards hold {seen} of {len(items)} items; items changed since they ran: "
                            "run them again")
-    return out
+    rows = sorted(found)
+    return Features([items[r] for r in rows], out[rows], unreachable)
 
 
 def human_consensus(project: Project, items: list[dict], annotations: list[dict]) -> list[dict]:
@@ -244,7 +340,8 @@ def human_consensus(project: Project, items: list[dict], annotations: list[dict]
     return result.consensus
 
 
-def _finish(project: Project, items: list[dict], kind: str, features) -> PrelabelSummary:
+def _finish(project: Project, items: list[dict], kind: str, features: Features) -> PrelabelSummary:
+    """Train or reuse, predict and write every output; ``features`` may cover only the items that can be read."""
     from ..labels import class_names
     from ..models import prelabel as glue
 
@@ -254,16 +351,21 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
     annotations = project.read_annotations(ANNOTATIONS, items={item["item_id"]: item for item in items})
     consensus = human_consensus(project, items, annotations)
     key = PAYLOAD[task] if not schema.get("multi_label") else "labels"
-    training = dict(glue.training_set(consensus, key=key))
-    metrics: dict = {"items": len(items), "items_embedded": len(items), "n_labels": len(training), "trained": 0,
+    featured = features.items
+    reached = {item["item_id"] for item in featured}
+    # A label of an item whose image cannot be read teaches nothing: no pixels.
+    training = {k: v for k, v in glue.training_set(consensus, key=key) if k in reached}
+    metrics: dict = {"items": len(items), "items_embedded": len(featured), "n_labels": len(training), "trained": 0,
                      "items_predicted": 0, "min_labels": options["min_labels"], "skipped_too_few_labels": 0,
                      "no_model_for_task": 0, "user_model": int(bool(checkpoint)), "cv_accuracy": None,
                      "cv_accuracy_std": None}
     report: dict = {"task_type": task, "model": None, "reason": None, "retrain": None}
     predictions: list[dict] = []
     reason = None
-    missing = missing_images(project, items) if kind == "image" else []
-    metrics["items_missing_image"] = len(missing)
+    metrics["items_missing_image"] = len(features.unreachable)
+    notes = []
+    if features.unreachable:
+        report["unreachable"] = {shown_ref(image): why for image, why in sorted(_unreachable_images(items, features))}
     if checkpoint and not _checkpoint_path(project, checkpoint).exists():
         # The seed's config names a checkpoint that may come later: the default model serves until then.
         report["checkpoint_missing"] = (f"active_learning.model_checkpoint {checkpoint} does not exist yet; the "
@@ -271,12 +373,14 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
                                         "so dvc tracks it)")
         metrics["checkpoint_missing"] = 1
         checkpoint = None
-    if checkpoint:
-        predictions = _user_model(project, task, classes, items, checkpoint, training, metrics, report)
-    elif features is None:
-        reason = (f"{len(missing)} images are not in the project (first: {missing[0]}): no pixels to learn from; "
-                  "run dvc pull (or dlp ingest the images) for image pre-labels and embeddings")
-        metrics["items_embedded"] = 0
+    if features.unreachable and featured:
+        notes.append(f"prelabel: {len(features.unreachable)} of {len(items)} images get no pre-label or embedding: "
+                     f"{unreachable_summary(items, features)}; each image and why: {REPORT}")
+    if features.unreachable and not featured:
+        reason = (f"no image can be read: {unreachable_summary(items, features)}: no pixels to learn from; run dvc "
+                  f"pull (or dlp ingest the images) for image pre-labels and embeddings; each image and why: {REPORT}")
+    elif checkpoint:
+        predictions = _user_model(project, task, classes, featured, checkpoint, training, metrics, report)
     elif task == "bbox":
         reason = ("bounding boxes are pre-labelled only by a detection model: set active_learning.model_checkpoint "
                   "to a TorchScript detector (boxes, labels, scores)")
@@ -287,7 +391,8 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
         if reason:
             metrics["skipped_too_few_labels"] = 1
         else:
-            predictions = _weak_model(project, task, kind, classes, items, features, training, metrics, report)
+            predictions = _weak_model(project, task, kind, classes, featured, features.values, training, metrics,
+                                      report)
     accepted = glue.acceptance_rate(_read(project, PULLED_PREDICTIONS), consensus, annotations)
     for name, share in accepted.items():
         metrics[f"acceptance_{name}_n"] = share["n"]
@@ -297,16 +402,48 @@ def _finish(project: Project, items: list[dict], kind: str, features) -> Prelabe
     metrics["items_predicted"] = len(predictions)
     report["reason"] = reason
     write_jsonl(project.path(PREDICTIONS), predictions)
-    if features is None:
+    if kind == "image" and not featured:
         _write_embeddings(project, [], np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
     else:
-        _write_embeddings(project, [item["item_id"] for item in items], _embed(kind, features, options["seed"]))
+        _write_embeddings(project, [item["item_id"] for item in featured], _embed(kind, features.values,
+                                                                                  options["seed"]))
     if not project.path(MODEL_META).exists():  # the stage's persisted output exists even before a first model
         write_json(project.path(MODEL_META), {"model_version": None, "reason": reason})
     write_json(project.path(METRICS), _rounded(metrics))
     write_json(project.path(REPORT), report)
-    notes = [report["checkpoint_missing"]] if "checkpoint_missing" in report else []
+    if "checkpoint_missing" in report:
+        notes.insert(0, report["checkpoint_missing"])
     return PrelabelSummary(_rounded(metrics), reason, notes)
+
+
+def _unreachable_images(items: list[dict], features: Features) -> list[tuple[str, str]]:
+    """(image, reason) of the items whose image cannot be read, in item id order."""
+    return [(item["data"]["image"], features.unreachable[item["item_id"]]) for item in items
+            if item["item_id"] in features.unreachable]
+
+
+def unreachable_summary(items: list[dict], features: Features, *, groups: int = 3) -> str:
+    """The images that cannot be read, by reason (most common first), each with its first image.
+
+    >>> items = [{"item_id": i, "data": {"image": i}} for i in ("images/a.png", "s3://b/c.png")]
+    >>> unreachable_summary(items, Features([], [], {"images/a.png": NOT_IN_PROJECT, "s3://b/c.png": "HTTP 403"}))
+    '1 image cannot be read: HTTP 403 (first: s3://b/c.png); 1 image is not in the project (first: images/a.png)'
+    """
+    by_reason: dict[str, list[str]] = {}
+    for image, why in _unreachable_images(items, features):
+        by_reason.setdefault(why, []).append(shown_ref(image))
+    ordered = sorted(by_reason.items(), key=lambda pair: (-len(pair[1]), pair[0]))
+    parts = []
+    for why, images in ordered[:groups]:
+        count = f"{len(images)} image is" if len(images) == 1 else f"{len(images)} images are"
+        if why == NOT_IN_PROJECT:
+            parts.append(f"{count} not in the project (first: {images[0]})")
+        else:
+            count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
+            parts.append(f"{count} cannot be read: {why} (first: {images[0]})")
+    if len(ordered) > groups:
+        parts.append(f"{sum(len(v) for _, v in ordered[groups:])} more for {len(ordered) - groups} other reasons")
+    return "; ".join(parts)
 
 
 PAYLOAD = {"image_classification": "label", "text_classification": "label", "ner": "spans", "bbox": "boxes"}

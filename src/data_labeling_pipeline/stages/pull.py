@@ -94,6 +94,10 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     summary = PullSummary(files=len(documents))
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
+    # Sizes dlp ingest recorded (also of remote images, from their headers) serve boxes without original_width.
+    sizes = {item_id: (item["data"]["width"], item["data"]["height"]) for item_id, item in items.items()
+             if item["data"].get("width") and item["data"].get("height")}
+    size_of_image = {items[item_id]["data"]["image"]: size for item_id, size in sizes.items()}
     annotations: list[dict] = []
     predictions: list[dict] = []
     # Exports made before a rename or merge carry old names: read them, then re-map (migrations).
@@ -105,14 +109,22 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     for shown, document in progress(documents, "pull") if progress else documents:
         if served is not None and served(shown):
             configs.given(shown, served(shown))
-        parsed = parse_export(document, task_type=label_schema["task_type"], classes=readable,
-                              multi_label=label_schema.get("multi_label", False), source_file=shown,
-                              schema_version=label_schema["schema_version"], users=users, known_items=known,
-                              label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
-                              data_key=params["pull"].get("data_key"))
+        def parse(image_sizes, document=document, shown=shown):
+            return parse_export(document, task_type=label_schema["task_type"], classes=readable,
+                                multi_label=label_schema.get("multi_label", False), source_file=shown,
+                                schema_version=label_schema["schema_version"], users=users, known_items=known,
+                                label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
+                                data_key=params["pull"].get("data_key"), image_sizes=image_sizes)
+
+        parsed = parse(sizes)
+        # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
+        by_image = {item["item_id"]: size_of_image[item["data"]["image"]] for item in parsed.items
+                    if not item["data"].get("width") and item["data"].get("image") in size_of_image}
+        if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
+            parsed = parse({**sizes, **by_image})
         if parsed.binding is not None:
             bindings[shown] = describe(parsed.binding)
-        (skipped.extend if skip else collector.add)(parsed.problems)
+        (skipped.extend if skip else collector.add)(one_size_problem(shown, parsed.problems, parsed.items))
         summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
         for item in parsed.items:
             if item["item_id"] not in items:
@@ -121,7 +133,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
         annotations.extend(remap_records(label_schema, parsed.annotations))
         predictions.extend(remap_records(label_schema, parsed.predictions))
     collector.raise_if_any()
-    _complete_image_sizes(project, items, collector)
+    summary.counts["images_without_size"] = _complete_image_sizes(project, items)
     if skip:  # an invalid annotation must not win over a valid one of the same annotator
         annotations = _without_invalid(project, annotations, skipped)
     kept, superseded = newest_per_annotator(annotations)
@@ -301,22 +313,66 @@ def _age(record: dict) -> tuple:
     return (record.get("updated_at") or "", record.get("created_at") or "", source.get("annotation") or 0)
 
 
-def _complete_image_sizes(project: Project, items: dict[str, dict], collector: ProblemCollector) -> None:
-    """Items first seen in an export may lack an image size: read it from the file when present."""
+def _complete_image_sizes(project: Project, items: dict[str, dict]) -> int:
+    """Items first seen in an export may lack an image size: read it from the file when it is local.
+
+    An image elsewhere (``s3://``, ``https://``, or a path not in the project) keeps no size, so
+    projects whose images live in cloud storage can start: only what needs a size asks for it
+    (COCO, VOC and YOLO export; boxes in percent without ``original_width``), and
+    ``dlp ingest <uri-prefix>`` records sizes from the image headers (an item of the same image
+    shares them, whatever its id). Returns how many have none.
+    """
+    from ..imagestore import locate
     from ..media import image_size
 
+    recorded = {item["data"]["image"]: (item["data"]["width"], item["data"]["height"]) for item in items.values()
+                if "image" in item["data"] and item["data"].get("width") and item["data"].get("height")}
+    without = 0
     for item in items.values():
         data = item["data"]
         if "image" not in data or (data.get("width") and data.get("height")):
             continue
-        path = project.path(data["image"])
-        if path.is_file():
+        path = locate(data["image"], project.root)
+        if data["image"] in recorded:  # dlp ingest read it (a remote image's header), under another item id
+            data["width"], data["height"] = recorded[data["image"]]
+        elif path is not None and path.is_file():
             data["width"], data["height"] = image_size(path)
         else:
-            collector.add([Problem(ITEMS, None, f"item {item['item_id']!r}",
-                                   f"image size unknown and {data['image']} is not in the project; "
-                                   "ingest the images (dlp ingest) or export with original_width/height")])
             data.pop("width", None), data.pop("height", None)
+            without += 1
+    return without
+
+
+# The field of the problem regions.py reports for a box in percent of an unknown image size.
+_NO_SIZE_FIELD = ".original_width"
+SHOWN_NAMES = 3
+
+
+def one_size_problem(shown: str, problems: list[Problem], items: list[dict]) -> list[Problem]:
+    """The problems of one export, with every box lacking an image size folded into one problem.
+
+    Boxes are stored in pixels, so a box in percent needs its image's size: from the result's
+    ``original_width``/``original_height`` (Label Studio writes them) or from the size ``dlp ingest``
+    recorded. Without either, one line says how many, names a few images and gives the fix, instead
+    of one line per box.
+    """
+    sizeless = [p for p in problems if p.field.endswith(_NO_SIZE_FIELD) and p.message.startswith("no image size")]
+    if not sizeless:
+        return problems
+    from ..imagestore import shown as shown_ref
+
+    images = sorted(shown_ref(item["data"]["image"]) for item in items
+                    if "image" in item["data"] and not item["data"].get("width"))
+    more = len(images) - SHOWN_NAMES
+    named = ", ".join(images[:SHOWN_NAMES]) + (f" and {more} more" if more > 0 else "")
+    boxes = f"{len(sizeless)} box is" if len(sizeless) == 1 else f"{len(sizeless)} boxes are"
+    have = f"{len(images)} image has" if len(images) == 1 else f"{len(images)} images have"
+    message = (f"{boxes} in percent of an image whose size is unknown: the results have no "
+               f"original_width/original_height and {have} no recorded size ({named}); "
+               "record the sizes with dlp ingest <folder, uri-prefix or file of URIs> (it reads only the image "
+               "headers) and pull again, or export from Label Studio with original_width/original_height")
+    folded = {id(p) for p in sizeless}
+    return [Problem(shown, None, "", message), *(p for p in problems if id(p) not in folded)]
 
 
 def _without_invalid(project: Project, annotations: list[dict], skipped: list[Problem]) -> list[dict]:
