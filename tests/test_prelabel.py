@@ -236,3 +236,25 @@ def test_prelabel_bbox_with_a_torchscript_detector(bare_project, tmp_path):
         data = items[record["item_id"]]["data"]
         assert record["boxes"] == [{"x": 0, "y": 0, "w": data["width"] / 2, "h": data["height"] / 2,
                                     "label": "person", "score": 0.9}]
+
+
+def test_prelabel_reuses_the_image_features_of_unchanged_items(bare_project, monkeypatch):
+    from data_labeling_pipeline.models import features as features_module
+
+    project = digits(bare_project, n_items=120, n_labelled=60)
+    run_prelabel(project)
+    first = {name: project.path(name).read_bytes() for name in (PREDICTIONS, EMBEDDINGS)}
+    project.path(MODEL).unlink(missing_ok=True)  # a retrain, if any, takes its inputs from the cache
+    reads = []
+    real = features_module.load_gray
+    monkeypatch.setattr(features_module, "load_gray", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    run_prelabel(project)
+    assert reads == []  # nothing re-read: same items, same sha256
+    assert {name: project.path(name).read_bytes() for name in first} == first
+    # An item whose bytes changed (a new sha256 at ingest) is read again, with every other one.
+    items = lines(project, "annotations/items.jsonl")
+    items[0]["data"]["sha256"] = "0" * 64
+    write_jsonl(project.path("annotations/items.jsonl"), items)
+    run_prelabel(project)
+    assert len(reads) == 120
+    assert list(project.root.glob(".dlp/cache/features-*.npz")) and (project.root / ".dlp/.gitignore").read_text() == "*\n"

@@ -310,7 +310,6 @@ def _track(project: Project, source: Path | None) -> list[str]:
         rel = None
     if rel and git.run(["git", "ls-files", "--error-unmatch", rel], project.root, check=False).returncode != 0:
         targets.insert(0, rel)
-    for target in targets:
-        git.dvc(["add", "-q", target], project.root)
-        tracked.append(target)
+    git.dvc(["add", "-q", *targets], project.root)  # one dvc process for all targets
+    tracked.extend(targets)
     return tracked

@@ -176,14 +176,22 @@ def reachable_features(project: Project, items: list[dict], kind: str, options: 
     if options["engine"] == "dask":
         matrix, failed = _dask_features(values, [items[row]["item_id"] for row in wanted], options)
     else:
-        size = max(1, options["batch_size"])
-        starts = range(0, len(values), size)
-        matrix = np.zeros((len(values), feature_dim()), dtype=np.float32)
-        failed = {}
-        for start in progress(starts, "prelabel") if progress else starts:
-            part, bad = featurize_reachable(values[start:start + size])
-            matrix[start:start + len(part)] = part
-            failed.update({start + k: why for k, why in bad.items()})
+        from ..models.feature_cache import cache_key, cached_rows
+        from ..models.features import HOG_SIZE
+
+        def compute() -> tuple[np.ndarray, dict[int, str]]:
+            size = max(1, options["batch_size"])
+            starts = range(0, len(values), size)
+            rows = np.zeros((len(values), feature_dim()), dtype=np.float32)
+            bad_rows: dict[int, str] = {}
+            for start in progress(starts, "prelabel") if progress else starts:
+                part, bad = featurize_reachable(values[start:start + size])
+                rows[start:start + len(part)] = part
+                bad_rows.update({start + k: why for k, why in bad.items()})
+            return rows, bad_rows
+
+        key = cache_key([items[row] for row in wanted], {"hog_size": HOG_SIZE, "dim": feature_dim()})
+        matrix, failed = cached_rows(project.root, key, compute)
     for position, why in failed.items():
         unreachable[items[wanted[position]]["item_id"]] = why
     keep = [k for k in range(len(wanted)) if k not in failed]

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from ..errors import ProjectError
@@ -66,6 +67,14 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
         if not force:
             raise ProjectError(f"{directory} exists and is not empty; choose another directory or pass --force")
         shutil.rmtree(root)
+    started = last = time.perf_counter()
+
+    def took(what: str) -> None:  # wall time of each step, for the user (never written to a file)
+        nonlocal last
+        now = time.perf_counter()
+        echo(f"  {what} took {now - last:.1f} s")
+        last = now
+
     echo(f"Creating the demo project in {root}")
     create_project(demo_params(), root, own_repo=True)
     project = Project(root)
@@ -73,33 +82,39 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     echo(f"  {counts['items']} digit images in images/; {counts['annotations']} labels of {counts['labelled']} of "
          f"them from {counts['annotators']} simulated annotators in {counts['files']} Label Studio export files "
          "in inbox/")
+    took("setup")
     echo("Round 1: dvc repro ...")
     repro(root)
     git.commit(root, "quickstart round 1: demo images and simulated Label Studio exports, dvc repro", ["."])
     rounds = [model_accuracy(project)]
+    took("round 1")
     batch = label_queue(project, round_number=2)
     echo(f"Round 2: the annotators label the {len(batch)} items select queued (inbox/export-batch-3.json); "
          "dvc repro ...")
     repro(root)
     git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
     rounds.append(model_accuracy(project, random_batch_size=len(batch)))
+    took("round 2 (with its random-batch baseline)")
     if versioning:
         fixed = review_round(project)
         echo(f"Round 3: a reviewer corrects {fixed['item_id']} ({fixed['was']} -> {fixed['label']}) with dlp "
              "correct, and class 0 is renamed zero with dlp schema rename-class; dvc repro ...")
         repro(root)
         git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."])
+        took("round 3")
     summary = summarize(Project(root))
     summary["rounds"] = rounds
     for line in describe(summary):
         echo(line)
     if not versioning:
+        echo(f"The quickstart took {time.perf_counter() - started:.1f} s")
         return summary
     from .diff import run_diff
 
     summary["diff"] = run_diff("HEAD~1", "HEAD", fmt="md", top=5, start=root).output
     echo("The label diff of round 3, as a pull request would show it (dlp diff HEAD~1 HEAD):")
     echo(summary["diff"].rstrip("\n"))
+    echo(f"The quickstart took {time.perf_counter() - started:.1f} s")
     return summary
 
 
