@@ -39,12 +39,12 @@ def image_embeddings(features: Any, *, dim: int | None = 64, seed: int = 0) -> n
         >>> image_embeddings(rng.random((20, 10)), dim=3).shape
         (20, 3)
     """
+    x = _matrix(features)
+    if len(x) == 0:  # before importing scikit-learn: a new project's first repro has no items
+        return np.zeros((0, x.shape[1] if dim is None else dim), dtype=np.float32)
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
-    x = _matrix(features)
-    if len(x) == 0:
-        return np.zeros((0, x.shape[1] if dim is None else dim), dtype=np.float32)
     scaled = StandardScaler().fit_transform(x.astype(np.float64))
     if dim is None:
         return scaled.astype(np.float32)
@@ -68,14 +68,14 @@ def text_embeddings(texts: Sequence[str], *, dim: int = TEXT_DIM, seed: int = 0,
         >>> e.shape, e.dtype.name
         ((4, 2), 'float32')
     """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfTransformer
-
     _check_dim(dim)
     texts = _texts(texts)
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    if len(texts) == 0:
+    if len(texts) == 0:  # before importing scikit-learn: a new project's first repro has no items
         return out
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     sample = np.arange(len(texts))
     if len(texts) > fit_rows:
         sample = np.sort(np.random.default_rng(seed).choice(len(texts), size=fit_rows, replace=False))
