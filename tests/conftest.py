@@ -54,6 +54,13 @@ def tool_env(monkeypatch):
     return bin_dir
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test of the Label Studio server must say so (marks live and xdist_group), or the session starts two."""
+    for item in items:
+        if "ls_server" in getattr(item, "fixturenames", ()) and item.get_closest_marker("live") is None:
+            raise pytest.UsageError(f"{item.nodeid} uses ls_server: mark it live and xdist_group('labelstudio')")
+
+
 @pytest.fixture(scope="session")
 def ls_server(tmp_path_factory):
     """One real Label Studio server for the whole session (installed into .cache/ on first use).

@@ -29,7 +29,18 @@ ADMIN = "admin@example.com"
 
 
 def executable() -> Path:
-    """The label-studio command of the cached venv, installing it on first use."""
+    """The label-studio command of the cached venv, installing it on first use.
+
+    A file lock makes parallel test workers (pytest-xdist) wait for one install.
+    """
+    from filelock import FileLock
+
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(VENV.parent / "labelstudio-venv.lock")):
+        return _install()
+
+
+def _install() -> Path:
     binary = VENV / "bin" / "label-studio"
     marker = VENV / f".installed-{VERSION}"
     if binary.exists() and marker.exists():
@@ -134,3 +145,7 @@ def _answers(server: Server) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+if __name__ == "__main__":  # `python tests/lsserver.py`: install the server's venv ahead of the tests (CI)
+    print(executable())

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from data_labeling_pipeline.cli import app
 
-pytestmark = pytest.mark.slow
+# One worker runs every test of the server, so the session starts one server.
+pytestmark = [pytest.mark.slow, pytest.mark.live, pytest.mark.xdist_group("labelstudio")]
 
 USERS = ("ann1@example.com", "ann2@example.com", "ann3@example.com")
 

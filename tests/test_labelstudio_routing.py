@@ -16,7 +16,8 @@ from test_labelstudio_live import USERS, choice, new_project, params_of, read_js
 
 from data_labeling_pipeline.config import dump_params
 
-pytestmark = pytest.mark.slow
+# One worker runs every test of the server, so the session starts one server.
+pytestmark = [pytest.mark.slow, pytest.mark.live, pytest.mark.xdist_group("labelstudio")]
 
 
 def set_params(root: Path, **sections) -> None:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from data_labeling_pipeline.cli import app
 from data_labeling_pipeline.repo.mergefix import append_only_union, is_derived, pipeline_paths
 
-pytestmark = pytest.mark.slow
+# One worker builds this module's shared repository once (xdist would build it on each).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mergefix")]
 
 
 def run(args, cwd, check=True):

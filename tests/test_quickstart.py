@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from data_labeling_pipeline.cli import app
 
-pytestmark = pytest.mark.slow
+# One worker builds this module's shared repository once (xdist would build it on each).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("quickstart")]
 
 
 def true_labels(root) -> dict[str, str]:
@@ -103,10 +104,19 @@ def test_quickstart_leaves_a_clean_committed_repo(demo, tool_env):
     assert "up to date" in dvc.stdout
 
 
-def test_quickstart_is_deterministic(demo, tmp_path):
+@pytest.fixture(scope="module")
+def demo_in_a_checkout(tmp_path_factory):
+    """A second quickstart, run inside a git checkout that has no commit yet."""
+    outer = tmp_path_factory.mktemp("checkout")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(outer)], check=True)
+    result = CliRunner().invoke(app, ["quickstart", str(outer / "demo"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return outer
+
+
+def test_quickstart_is_deterministic(demo, demo_in_a_checkout):
     root, _ = demo
-    other = tmp_path / "again"
-    assert CliRunner().invoke(app, ["quickstart", str(other), "--quiet"]).exit_code == 0
+    other = demo_in_a_checkout / "demo"
     for name in ("annotations/annotations.jsonl", "annotations/items.jsonl", "inbox/export-batch-1.json",
                  "inbox/export-batch-2.json", "inbox/export-batch-3.json", "images/digit-0042.png", "dvc.lock",
                  "metrics/pull.json", "annotations/predictions.jsonl", "queue/next.jsonl", "metrics/review.json",
@@ -123,12 +133,8 @@ def test_quickstart_refuses_a_non_empty_directory(tmp_path):
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
 
 
-def test_quickstart_inside_a_checkout_makes_its_own_repository(tmp_path):
-    outer = tmp_path / "checkout"
-    outer.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main", str(outer)], check=True)
-    result = CliRunner().invoke(app, ["quickstart", str(outer / "demo"), "--quiet"])
-    assert result.exit_code == 0, result.output
+def test_quickstart_inside_a_checkout_makes_its_own_repository(demo_in_a_checkout):
+    outer = demo_in_a_checkout
     assert (outer / "demo/.git").is_dir()
     outer_log = subprocess.run(["git", "log", "--oneline"], cwd=outer, capture_output=True, text=True)
     assert outer_log.returncode != 0  # the outer repository still has no commit

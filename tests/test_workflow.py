@@ -26,7 +26,8 @@ from data_labeling_pipeline.cli import app
 ASSETS = Path(__file__).parent / "assets"
 WORKFLOW = ".github/workflows/labels.yml"
 
-pytestmark = pytest.mark.slow
+# One worker builds this module's shared repository once (xdist would build it on each).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 
 def run(args, cwd):
