@@ -82,7 +82,8 @@ def test_config_seed_file_loads_in_canonical_form():
     assert al["model_checkpoint"] == "models/weak_classifier.pt"  # need not exist
     assert al["query_batch_size"] == 100 and al["retrain_every_n_labels"] == 500
     assert params["prelabel"] == {"enabled": True, "min_labels": 50, "trust_checkpoint": False, "engine": "local",
-                                  "scheduler": None, "shards": 8, "batch_size": 256, "cv_folds": 5, "seed": 0}
+                                  "scheduler": None, "shards": 8, "batch_size": 256, "cv_folds": 5, "max_train_labels": 20000,
+                                  "seed": 0}
 
 
 def test_config_seed_file_dump_round_trips(tmp_path):

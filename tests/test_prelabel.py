@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_labeling_pipeline.config import dump_params
 from data_labeling_pipeline.errors import DataError
@@ -258,3 +260,107 @@ def test_prelabel_reuses_the_image_features_of_unchanged_items(bare_project, mon
     run_prelabel(project)
     assert len(reads) == 120
     assert list(project.root.glob(".dlp/cache/features-*.npz")) and (project.root / ".dlp/.gitignore").read_text() == "*\n"
+
+
+def sentiment(bare_project, shares=(("pos", 420), ("neg", 180)), unlabelled=30, **prelabel):
+    """A text project: every labelled item has two agreeing annotators (an accepted consensus), then a few unlabelled."""
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "love", "fine", "nice"], "neg": ["awful", "hate", "broken", "sad"]}
+    labels = [c for c, n in shares for _ in range(n)] + [None] * unlabelled
+    rows = [(f"t{i:04d}", " ".join(rng.choice(words[c or "pos"], 3)) + f" item {i}", c)
+            for i, c in enumerate(rng.permutation(np.asarray(labels, dtype=object)))]
+    project = bare_project("text_classification", ["pos", "neg"], prelabel={"min_labels": 20, "cv_folds": 2, **prelabel})
+    write_jsonl(project.path("annotations/items.jsonl"), [{"item_id": i, "data": {"text": t}} for i, t, _ in rows])
+    write_jsonl(project.path("annotations/annotations.jsonl"), [
+        {"item_id": i, "annotator": who, "schema_version": 1, "label": c}
+        for i, _, c in rows if c is not None for who in ("a@x", "b@x")])
+    return project
+
+
+@pytest.fixture
+def fitted_labels(monkeypatch):
+    """The labels of every WeakClassifier.fit call (the stage's model first, then the cross-validation copies)."""
+    from data_labeling_pipeline.models.classifier import WeakClassifier
+
+    calls = []
+    real = WeakClassifier.fit
+    monkeypatch.setattr(WeakClassifier, "fit", lambda self, X, y: calls.append(list(y)) or real(self, X, y))
+    return calls
+
+
+def test_prelabel_caps_the_training_sample_stratified_by_class(bare_project, fitted_labels):
+    project = sentiment(bare_project, max_train_labels=400)
+    summary = run_prelabel(project)
+    sample = fitted_labels[0]
+    # 420 / 180 labels (70% / 30%) -> 280 / 120 of 400: the population's shares.
+    assert len(sample) == 400 and {c: sample.count(c) for c in ("pos", "neg")} == {"pos": 280, "neg": 120}
+    assert sum(len(y) for y in fitted_labels[1:]) == 400  # 2 folds: each copy trains on the other half
+    assert len(lines(project, PREDICTIONS)) == 630 and summary.metrics["trained"] == 1
+
+
+def test_prelabel_cap_keeps_a_rare_class_up_to_the_floor():
+    from data_labeling_pipeline.models.prelabel import cap_training_set
+
+    pairs = [(f"i{n:04d}", "common" if n < 950 else "rare") for n in range(1000)]
+    sample = [label for _, label in cap_training_set(pairs, max_labels=200, seed=0, min_per_class=30)]
+    assert len(sample) == 200 and sample.count("rare") == 30  # its proportional share is 10: lifted to the floor
+    few = [label for _, label in cap_training_set(pairs, max_labels=200, seed=0, min_per_class=80)]
+    assert few.count("rare") == 50  # all of a class smaller than the floor
+
+
+def test_prelabel_capped_sample_is_deterministic_and_seeded(bare_project):
+    from data_labeling_pipeline.models.prelabel import cap_training_set
+
+    project = sentiment(bare_project, max_train_labels=400)
+    run_prelabel(project)
+    names = (PREDICTIONS, EMBEDDINGS, EMBEDDING_IDS, METRICS, MODEL, "models/prelabel/meta.json")
+    first = {name: project.path(name).read_bytes() for name in names}
+    for name in ("models/prelabel/model.pkl", "models/prelabel/meta.json"):
+        project.path(name).unlink()  # train again from scratch
+    assert run_prelabel(project).metrics["trained"] == 1
+    assert {name: project.path(name).read_bytes() for name in names} == first
+    pairs = [(f"i{n:04d}", "ab"[n % 2]) for n in range(100)]
+    assert cap_training_set(pairs, max_labels=10, seed=0) == cap_training_set(pairs[::-1], max_labels=10, seed=0)
+    assert cap_training_set(pairs, max_labels=10, seed=0) != cap_training_set(pairs, max_labels=10, seed=1)
+
+
+def test_prelabel_metrics_report_labels_available_and_used(bare_project):
+    project = sentiment(bare_project, max_train_labels=400)
+    summary = run_prelabel(project)
+    metrics = json.loads(project.path(METRICS).read_text("utf-8"))
+    assert (metrics["n_labels"], metrics["n_labels_used"], metrics["max_train_labels"]) == (600, 400, 400)
+    assert "a stratified sample of 400 of 600 consensus labels (prelabel.max_train_labels: 400)" in summary.describe()
+    again = run_prelabel(project)  # the saved model is reused: it still says what it was trained on
+    assert again.metrics["trained"] == 0 and again.metrics["n_labels_used"] == 400
+
+
+def test_prelabel_below_the_cap_changes_nothing(bare_project):
+    project = sentiment(bare_project, max_train_labels=None)
+    names = (PREDICTIONS, EMBEDDINGS, EMBEDDING_IDS, MODEL, "models/prelabel/meta.json")
+    outputs = []
+    for cap, batch_size in ((None, 256), (600, 256), (10_000, 7)):  # no cap, a cap of exactly the labels, a small batch
+        project = set_params(project, prelabel={"max_train_labels": cap, "batch_size": batch_size})
+        project.path(MODEL).unlink(missing_ok=True)
+        summary = run_prelabel(project)
+        assert summary.metrics["trained"] == 1 and summary.metrics["n_labels_used"] == 600
+        outputs.append({name: project.path(name).read_bytes() for name in names})
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "n_labels_used" not in json.loads(project.path("models/prelabel/meta.json").read_text("utf-8"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=6), st.integers(1, 600), st.integers(0, 150),
+       st.integers(0, 3))
+def test_prelabel_cap_sample_sizes_follow_the_class_shares(counts, cap, floor, seed):
+    from data_labeling_pipeline.models.prelabel import cap_training_set
+
+    pairs = [(f"{c}-{n:03d}", f"class{c}") for c, count in enumerate(counts) for n in range(count)]
+    sample = cap_training_set(pairs, max_labels=cap, seed=seed, min_per_class=floor)
+    assert len(sample) == min(cap, len(pairs)) and set(sample) <= set(pairs) and sample == sorted(sample)
+    if len(pairs) <= cap:
+        return
+    kept = [sum(label == f"class{c}" for _, label in sample) for c in range(len(counts))]
+    lowest = min(floor, cap // len(counts))
+    assert all(k >= min(n, lowest) for k, n in zip(kept, counts, strict=True))
+    if all(cap * n >= min(n, lowest) * len(pairs) for n in counts):  # no class lifted to the floor: shares kept
+        assert all(abs(k - cap * n / len(pairs)) < 1 for k, n in zip(kept, counts, strict=True))

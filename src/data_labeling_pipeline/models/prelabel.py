@@ -1,4 +1,4 @@
-"""Pure glue of the prelabel stage: training set, model version, prediction records, acceptance, retraining.
+"""Pure glue of the prelabel stage: training set and sample, model version, prediction records, acceptance, retraining.
 
 Everything takes and returns plain records (dicts) and arrays; the stage reads the files and
 params and passes them in.
@@ -19,6 +19,7 @@ from data_labeling_pipeline.errors import DataError
 FINAL_STATUSES = ("accepted", "reviewed")
 PAYLOAD_KEYS = ("label", "labels", "spans", "boxes")
 DECIMALS = 6
+MIN_PER_CLASS = 100  # a capped training sample keeps this many labels of every class (all of a smaller one)
 
 
 def training_set(consensus: Iterable[Mapping], *, key: str) -> list[tuple[str, Any]]:
@@ -33,6 +34,73 @@ def training_set(consensus: Iterable[Mapping], *, key: str) -> list[tuple[str, A
         raise DataError.single("<training_set>", None, "key", f"expected one of {list(PAYLOAD_KEYS)}, got {key!r}")
     return sorted((r["item_id"], r[key]) for r in consensus
                   if r.get("status") in FINAL_STATUSES and r.get(key) is not None)
+
+
+def cap_training_set(training: Iterable[tuple[str, Any]], *, max_labels: int | None, seed: int = 0,
+                     min_per_class: int = MIN_PER_CLASS) -> list[tuple[str, Any]]:
+    """At most ``max_labels`` of the ``(item_id, payload)`` pairs: a sample stratified by class, by item id.
+
+    With ``max_labels=None`` or no more pairs than that, every pair is kept. Otherwise each
+    stratum (the label; the sorted label set when multi-label; the sorted set of region labels
+    for spans and boxes) keeps its proportional share (largest remainder), and at least
+    ``min(its count, min_per_class)`` so a rare class is still learnt (``min_per_class`` is
+    lowered to ``max_labels // strata`` when there are many strata). Within a stratum the pairs
+    kept are those with the smallest sha256 of ``seed`` and the item id: the same inputs give the
+    same sample, and new labels move a few items in or out of it instead of redrawing it.
+
+    Example:
+        >>> pairs = [(f"i{n:02d}", "cat" if n < 30 else "dog") for n in range(40)]
+        >>> sample = cap_training_set(pairs, max_labels=20, seed=0, min_per_class=1)
+        >>> sorted({label: [p for _, p in sample].count(label) for label in ("cat", "dog")}.items())
+        [('cat', 15), ('dog', 5)]
+        >>> sample == sorted(sample) and cap_training_set(pairs, max_labels=None) == pairs
+        True
+    """
+    if max_labels is not None and (not isinstance(max_labels, int) or isinstance(max_labels, bool) or max_labels < 1):
+        raise DataError.single("<cap_training_set>", None, "max_labels",
+                               f"expected a positive integer or None, got {max_labels!r}")
+    pairs = list(training)
+    if max_labels is None or len(pairs) <= max_labels:
+        return pairs
+    strata: dict[Any, list[tuple[str, Any]]] = {}
+    for item_id, payload in pairs:
+        strata.setdefault(_stratum(payload), []).append((item_id, payload))
+    quotas = _quotas({key: len(members) for key, members in strata.items()}, max_labels, min_per_class)
+    kept = []
+    for key, members in strata.items():
+        ranked = sorted(members, key=lambda pair: (_rank(seed, pair[0]), pair[0]))
+        kept.extend(ranked[: quotas[key]])
+    return sorted(kept, key=lambda pair: pair[0])
+
+
+def _stratum(payload: Any) -> Any:
+    """What a sample is stratified by: a label, a sorted label set, or the sorted labels of the regions."""
+    if isinstance(payload, list):
+        return tuple(sorted({v["label"] if isinstance(v, Mapping) else v for v in payload}))
+    return payload
+
+
+def _rank(seed: int, item_id: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
+
+
+def _quotas(counts: dict[Any, int], budget: int, floor: int) -> dict[Any, int]:
+    """Labels kept per stratum: proportional, at least ``min(count, floor)``, summing to ``budget`` (< total)."""
+    floor = max(0, min(floor, budget // len(counts)))
+    fixed: dict[Any, int] = {}
+    while True:  # a stratum whose share is below its floor gets the floor; the rest share what is left
+        free = {key: n for key, n in counts.items() if key not in fixed}
+        left, total = budget - sum(fixed.values()), sum(free.values())
+        low = {key: min(n, floor) for key, n in free.items() if left * n < min(n, floor) * total}
+        if not low:
+            break
+        fixed.update(low)
+    # Integer shares (no float rounding), the remainder to the largest fractions; ties by stratum.
+    quotas = {key: left * n // total for key, n in free.items()}
+    order = sorted(free, key=lambda key: (-(left * free[key] % total), repr(key)))
+    for key in order[: left - sum(quotas.values())]:
+        quotas[key] += 1
+    return {**quotas, **fixed}
 
 
 def skip_reason(labels: Sequence[Any], *, min_labels: int, classification: bool = True) -> str | None:

@@ -16,6 +16,11 @@ model (a DVC ``persist`` output) is reused until the consensus has grown by
 and the same saved model give the same bytes, and a fresh clone trains the same model from the
 same consensus.
 
+The weak model trains and cross-validates on at most ``prelabel.max_train_labels`` consensus
+labels, a sample stratified by class and drawn by item-id hash
+(:func:`~data_labeling_pipeline.models.prelabel.cap_training_set`); it then predicts every item
+``prelabel.batch_size`` at a time. A project below the cap trains on every label, as before.
+
 Feature extraction, the expensive part on images, can run in hash shards: on a Dask cluster
 (``prelabel.engine: dask``) or one shard at a time on any batch system (``dlp prelabel --shard
 i/n``, then ``--merge``). The merged features equal a local run's, so every output does too.
@@ -68,8 +73,11 @@ class PrelabelSummary:
         cv = m.get("cv_accuracy")
         shown = "" if cv is None else f", cross-validated accuracy {cv:.3f} +/- {m['cv_accuracy_std']:.3f}"
         how = "trained" if m["trained"] else "reused"
-        return (f"prelabel: model {how} on {m['n_labels']} consensus labels{shown}; "
-                f"{m['items_predicted']} items pre-labelled -> {PREDICTIONS}")
+        on = f"{m['n_labels']} consensus labels"
+        if m.get("n_labels_used", 0) < m.get("n_labels_at_training", 0):
+            on = (f"a stratified sample of {m['n_labels_used']} of {on} (prelabel.max_train_labels: "
+                  f"{m['max_train_labels']})")
+        return f"prelabel: model {how} on {on}{shown}; {m['items_predicted']} items pre-labelled -> {PREDICTIONS}"
 
 
 @dataclass
@@ -366,7 +374,7 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
     metrics: dict = {"items": len(items), "items_embedded": len(featured), "n_labels": len(training), "trained": 0,
                      "items_predicted": 0, "min_labels": options["min_labels"], "skipped_too_few_labels": 0,
                      "no_model_for_task": 0, "user_model": int(bool(checkpoint)), "cv_accuracy": None,
-                     "cv_accuracy_std": None}
+                     "cv_accuracy_std": None, "n_labels_used": 0, "max_train_labels": options["max_train_labels"]}
     report: dict = {"task_type": task, "model": None, "reason": None, "retrain": None}
     predictions: list[dict] = []
     reason = None
@@ -458,30 +466,38 @@ PAYLOAD = {"image_classification": "label", "text_classification": "label", "ner
 
 
 def _weak_model(project, task, kind, classes, items, features, training, metrics, report) -> list[dict]:
-    """Train (or reuse) the default weak model on the consensus and predict every item."""
+    """Train (or reuse) the default weak model on the consensus (a capped sample of it) and predict every item."""
     from ..models import prelabel as glue
     from ..models.persist import load_model, save_model
 
     params, schema = project.params, project.label_schema
     options, al = params["prelabel"], params["active_learning"]
     multi = bool(schema.get("multi_label"))
-    rows = [i for i, item in enumerate(items) if item["item_id"] in training]
-    y = [training[items[i]["item_id"]] for i in rows]
-    X_train = [features[i] for i in rows] if kind == "text" else features[rows]
+    labelled = [i for i, item in enumerate(items) if item["item_id"] in training]
+    cap = options["max_train_labels"]
+    capped = cap is not None and len(labelled) > cap
     model_params = {"task_type": task, "classes": classes, "multi_label": multi, "seed": options["seed"],
                     "schema_version": schema["schema_version"], "model": "gazetteer" if task == "ner" else kind}
+    if capped:  # only a cap that bites is part of the model: below it, versions and outputs stay as they were
+        model_params["max_train_labels"] = cap
     params_version = glue.digest(model_params)
     meta = _read_meta(project)
-    retrain, why = glue.should_retrain(meta, n_labels=len(rows), params_version=params_version,
+    retrain, why = glue.should_retrain(meta, n_labels=len(labelled), params_version=params_version,
                                        retrain_every=al["retrain_every_n_labels"])
     if retrain:
+        pairs = [(items[i]["item_id"], training[items[i]["item_id"]]) for i in labelled]
+        sample = {item_id for item_id, _ in glue.cap_training_set(pairs, max_labels=cap, seed=options["seed"])}
+        rows = [i for i in labelled if items[i]["item_id"] in sample]
+        y = [training[items[i]["item_id"]] for i in rows]
+        X_train = [features[i] for i in rows] if kind == "text" else features[rows]
         model = _new_model(task, kind, classes, multi, options["seed"])
         model.fit(X_train, y)
         cv = model.cross_validate(X_train, y, folds=options["cv_folds"], seed=options["seed"])
         version = glue.model_version([(items[i]["item_id"], y[j]) for j, i in enumerate(rows)], model_params)
-        meta = glue.model_meta(model_version=version, n_labels=len(rows), params_version=params_version,
+        extra = {"n_labels_used": len(rows)} if capped else {}
+        meta = glue.model_meta(model_version=version, n_labels=len(labelled), params_version=params_version,
                                cv_metric=cv["metric"], cv_accuracy=cv["mean"], cv_accuracy_std=cv["std"],
-                               cv_folds=cv["n_folds"])
+                               cv_folds=cv["n_folds"], **extra)
         save_model(model, project.path(MODEL))
         write_json(project.path(MODEL_META), _rounded(meta))
         metrics["trained"] = 1
@@ -490,11 +506,21 @@ def _weak_model(project, task, kind, classes, items, features, training, metrics
     report.update(retrain=why, model=meta["model_version"], cv_metric=meta.get("cv_metric"))
     metrics["cv_accuracy"], metrics["cv_accuracy_std"] = meta["cv_accuracy"], meta["cv_accuracy_std"]
     metrics["n_labels_at_training"] = meta["n_labels"]
+    metrics["n_labels_used"] = meta.get("n_labels_used", meta["n_labels"])  # a model saved uncapped used them all
     item_ids = [item["item_id"] for item in items]
-    if task == "ner":
+    if task == "ner":  # the gazetteer reads one text at a time already
         return glue.predictions_from_spans(item_ids, model.predict(features), model_version=meta["model_version"])
-    return glue.predictions_from_probabilities(item_ids, model.predict_proba(features), classes,
-                                               model_version=meta["model_version"], multi_label=multi)
+    probabilities = _predict_proba(model, features, len(classes), max(1, options["batch_size"]))
+    return glue.predictions_from_probabilities(item_ids, probabilities, classes, model_version=meta["model_version"],
+                                               multi_label=multi)
+
+
+def _predict_proba(model, features, n_classes: int, size: int) -> np.ndarray:
+    """Probabilities of every item, ``size`` items at a time: the TF-IDF rows of a batch, never of all items."""
+    out = np.zeros((len(features), n_classes))
+    for lo in range(0, len(features), size):
+        out[lo : lo + size] = model.predict_proba(features[lo : lo + size])
+    return out
 
 
 def _new_model(task: str, kind: str, classes: list[str], multi: bool, seed: int):
