@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import ProjectError
@@ -76,9 +77,13 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
         last = now
 
     echo(f"Creating the demo project in {root}")
-    create_project(demo_params(), root, own_repo=True)
-    project = Project(root)
-    counts = write_demo_data(project, n_items=n_items, n_labelled=n_labelled, progress=progress)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The PNGs are encoded while git and dvc initialise the repository in their own processes.
+        pngs = background.submit(digit_pngs, n_items)
+        create_project(demo_params(), root, own_repo=True)
+        project = Project(root)
+        counts = write_demo_data(project, n_items=n_items, n_labelled=n_labelled, progress=progress,
+                                 pngs=pngs.result())
     echo(f"  {counts['items']} digit images in images/; {counts['annotations']} labels of {counts['labelled']} of "
          f"them from {counts['annotators']} simulated annotators in {counts['files']} Label Studio export files "
          "in inbox/")
@@ -91,9 +96,12 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     batch = label_queue(project, round_number=2)
     echo(f"Round 2: the annotators label the {len(batch)} items select queued (inbox/export-batch-3.json); "
          "dvc repro ...")
-    repro(root)
-    git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
-    rounds.append(model_accuracy(project, random_batch_size=len(batch)))
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The random-batch baseline trains in this process while dvc repro runs the stages in theirs.
+        baseline = background.submit(random_batch_model, **random_batch_inputs(project, len(batch)))
+        repro(root)
+        git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
+        rounds.append(model_accuracy(project, random_batch=baseline.result()))
     took("round 2 (with its random-batch baseline)")
     if versioning:
         fixed = review_round(project)
@@ -141,27 +149,45 @@ def review_round(project) -> dict:
     return {"item_id": wrong["item_id"], "was": wrong["label"], "label": label}
 
 
-def write_demo_data(project, *, n_items: int, n_labelled: int = N_LABELLED, progress=None,
-                    track: bool = True) -> dict:
-    """Digit PNGs into images/, ingested; a seeded random ``n_labelled`` of them labelled in two exports."""
-    import numpy as np
+def digit_pngs(n_items: int) -> tuple[list[bytes], list[int]]:
+    """The first ``n_items`` digits encoded as PNG files in memory, and their true digits."""
+    from io import BytesIO
+
     from PIL import Image
 
     from ..demo import digit_images
+
+    pixels, truth = digit_images(n_items)
+    encoded = []
+    for picture in pixels:
+        buffer = BytesIO()
+        Image.fromarray(picture, mode="L").save(buffer, format="PNG", optimize=False)
+        encoded.append(buffer.getvalue())
+    return encoded, [int(t) for t in truth]
+
+
+def write_demo_data(project, *, n_items: int, n_labelled: int = N_LABELLED, progress=None,
+                    track: bool = True, pngs: tuple[list[bytes], list[int]] | None = None) -> dict:
+    """Digit PNGs into images/, ingested; a seeded random ``n_labelled`` of them labelled in two exports.
+
+    ``pngs`` is what :func:`digit_pngs` returns for ``n_items``, when the caller encoded them already.
+    """
+    import numpy as np
+
     from ..labels import class_names
     from ..records import atomic_write_text
     from .ingest import ingest
 
-    pixels, truth = digit_images(n_items)
+    encoded, truth = pngs if pngs is not None else digit_pngs(n_items)
     images = project.path("images")
     images.mkdir(exist_ok=True)
-    for i, picture in enumerate(pixels):
-        Image.fromarray(picture, mode="L").save(images / f"digit-{i:04d}.png", optimize=False)
+    for i, png in enumerate(encoded):
+        (images / f"digit-{i:04d}.png").write_bytes(png)
     ingest(project, images, track=track, progress=progress)
     items = project.read_items("annotations/items.ingested.jsonl")
     classes = class_names(project.label_schema)
-    index_of = {f"images/digit-{i:04d}.png": i for i in range(len(pixels))}
-    truth_by_item = {item["item_id"]: classes[int(truth[index_of[item["data"]["image"]]])] for item in items}
+    index_of = {f"images/digit-{i:04d}.png": i for i in range(len(encoded))}
+    truth_by_item = {item["item_id"]: classes[truth[index_of[item["data"]["image"]]]] for item in items}
     atomic_write_text(project.path("demo_truth.json"), json.dumps(truth_by_item, indent=1, sort_keys=True) + "\n")
     rng = np.random.default_rng(0)
     chosen = sorted(rng.choice(len(items), size=min(n_labelled, len(items)), replace=False).tolist())
@@ -211,13 +237,13 @@ def label_queue(project, *, round_number: int) -> list[str]:
     return queued
 
 
-def model_accuracy(project, *, random_batch_size: int | None = None) -> dict:
+def model_accuracy(project, *, random_batch: tuple[dict, list[str]] | None = None) -> dict:
     """The weak model's accuracy on the demo's true digits, over items nobody has labelled yet.
 
-    With ``random_batch_size``, also what the same simulation gives when the last batch is a
-    seeded random draw of that size from the pool instead of the selected one: the round-1
-    labels plus the random batch's simulated labels, the same consensus, the same model,
-    scored on the items in neither batch.
+    With ``random_batch`` (what :func:`random_batch_model` returns), also what the same
+    simulation gives when the last batch is a seeded random draw of that size from the pool
+    instead of the selected one: the round-1 labels plus the random batch's simulated labels,
+    the same consensus, the same model, scored on the items in neither batch.
     """
     from ..project import PREDICTIONS
 
@@ -228,9 +254,9 @@ def model_accuracy(project, *, random_batch_size: int | None = None) -> dict:
                 .read_text("utf-8").splitlines()}
     unlabelled = sorted(set(truth) - labelled)
     out = {"labelled_items": len(labelled), "model_accuracy": _accuracy(predictions, truth, unlabelled)}
-    if random_batch_size:
-        random_labels, random_batch = _random_batch_model(project, random_batch_size)
-        both = sorted(set(unlabelled) - set(random_batch))
+    if random_batch:
+        random_labels, batch = random_batch
+        both = sorted(set(unlabelled) - set(batch))
         out["model_accuracy"] = _accuracy(predictions, truth, both)
         out["random_batch_accuracy"] = _accuracy(random_labels, truth, both)
         out["evaluated_on"] = len(both)
@@ -244,21 +270,31 @@ def _accuracy(predicted: dict, truth: dict, item_ids: list[str]) -> float | None
     return sum(scored) / len(scored) if scored else None
 
 
-def _random_batch_model(project, size: int) -> tuple[dict, list[str]]:
+def random_batch_inputs(project, size: int) -> dict:
+    """What the random-batch baseline reads, read now (round 1's files), for :func:`random_batch_model`."""
+    from ..project import ANNOTATIONS, ITEMS
+    from .prelabel import compute_features, feature_kind
+
+    params = project.params
+    items = sorted(project.read_items(ITEMS), key=lambda item: item["item_id"])
+    features = compute_features(project, items, feature_kind(project.label_schema["task_type"]),
+                                {**params["prelabel"], "engine": "local"})
+    return {"project": project, "size": size, "items": items, "features": features,
+            "annotations": project.read_annotations(ANNOTATIONS),
+            "truth": json.loads(project.path("demo_truth.json").read_text("utf-8"))}
+
+
+def random_batch_model(project, size: int, items: list[dict], features, annotations: list[dict],
+                       truth: dict) -> tuple[dict, list[str]]:
     """Predictions of the weak model trained on round 1 plus a random batch of ``size``, as prelabel trains it."""
     import numpy as np
 
     from ..demo import simulate_annotations
     from ..labels import class_names
     from ..models.classifier import WeakClassifier
-    from ..project import ANNOTATIONS, ITEMS
-    from .prelabel import TRAINED_STATUSES, compute_features, feature_kind, human_consensus
+    from .prelabel import TRAINED_STATUSES, human_consensus
 
-    schema, params = project.label_schema, project.params
-    classes = class_names(schema)
-    truth = json.loads(project.path("demo_truth.json").read_text("utf-8"))
-    items = sorted(project.read_items(ITEMS), key=lambda item: item["item_id"])
-    annotations = project.read_annotations(ANNOTATIONS)
+    classes = class_names(project.label_schema)
     round_1 = {a["item_id"] for a in annotations if not a["source"]["file"].endswith("export-batch-3.json")}
     pool = sorted(i for i in truth if i not in round_1)
     rng = np.random.default_rng(1)
@@ -268,10 +304,8 @@ def _random_batch_model(project, size: int) -> tuple[dict, list[str]]:
     votes = [a for a in annotations if a["item_id"] in round_1] + simulated
     consensus = human_consensus(project, items, votes)  # as the prelabel stage would have trained
     training = {c["item_id"]: c["label"] for c in consensus if c.get("status") in TRAINED_STATUSES}
-    features = compute_features(project, items, feature_kind(schema["task_type"]),
-                                {**params["prelabel"], "engine": "local"})
     rows = [r for r, item in enumerate(items) if item["item_id"] in training]
-    model = WeakClassifier("image", classes=classes, seed=params["prelabel"]["seed"])
+    model = WeakClassifier("image", classes=classes, seed=project.params["prelabel"]["seed"])
     model.fit(features[rows], [training[items[r]["item_id"]] for r in rows])
     predicted = model.predict(features)
     return {item["item_id"]: label for item, label in zip(items, predicted, strict=True)}, batch
