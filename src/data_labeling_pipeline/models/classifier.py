@@ -24,11 +24,14 @@ import numpy as np
 
 from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.models.folds import cross_validate_with
+from data_labeling_pipeline.models.threads import one_blas_thread
 
 KINDS = ("image", "text")
 DEFAULT_C = {"image": 1.0, "text": 10.0}
 # Words (one-letter ones too) and single punctuation marks: "!!" and "@" are signals in short texts.
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
+
+
 
 
 class WeakClassifier:
@@ -84,6 +87,7 @@ class WeakClassifier:
             setattr(self, key, value)
         return self
 
+    @one_blas_thread
     def fit(self, X: Any, y: Sequence[Any]) -> WeakClassifier:
         """Learn the features and the logistic regression from labelled items; returns self."""
         self._check_options()
@@ -109,6 +113,7 @@ class WeakClassifier:
         self.n_train_ = len(target)
         return self
 
+    @one_blas_thread
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities ``(n, len(classes))`` in schema order (float64)."""
         self._check_fitted()
@@ -136,6 +141,7 @@ class WeakClassifier:
             return [[str(c) for c in self.classes_[row >= threshold]] for row in proba]
         return [str(self.classes_[i]) for i in np.argmax(proba, axis=1)]
 
+    @one_blas_thread
     def cross_validate(self, X: Any, y: Sequence[Any], *, folds: int = 5, seed: int | None = None) -> dict[str, Any]:
         """Accuracy of fresh copies of this model over stratified folds (subset accuracy when multi-label).
 

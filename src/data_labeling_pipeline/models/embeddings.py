@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from data_labeling_pipeline.errors import DataError
+from data_labeling_pipeline.models.threads import one_blas_thread
 
 TEXT_DIM = 64
 HASH_FEATURES = 1 << 16  # per analyzer; more columns made the SVD slower without better neighbours
@@ -29,6 +30,7 @@ SVD_FIT_ROWS = 5_000  # IDF and SVD are fitted on a seeded sample of at most thi
 CHUNK = 10_000
 
 
+@one_blas_thread
 def image_embeddings(features: Any, *, dim: int | None = 64, seed: int = 0) -> np.ndarray:
     """Standardised image features, PCA-reduced to ``dim`` columns (``None``: not reduced).
 
@@ -54,6 +56,7 @@ def image_embeddings(features: Any, *, dim: int | None = 64, seed: int = 0) -> n
     return _pad(reduced, dim)
 
 
+@one_blas_thread
 def text_embeddings(texts: Sequence[str], *, dim: int = TEXT_DIM, seed: int = 0,
                     fit_rows: int = SVD_FIT_ROWS, chunk: int = CHUNK) -> np.ndarray:
     """TF-IDF (hashed word and character n-grams) reduced by a seeded TruncatedSVD, rows L2-normalised.
