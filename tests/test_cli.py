@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from data_labeling_pipeline.cli import app
 
-HEAVY = {"torch", "sklearn", "pandas", "datasets", "spacy", "label_studio_sdk", "dvc", "pycocotools", "scipy"}
+HEAVY = {"torch", "sklearn", "pandas", "datasets", "spacy", "label_studio_sdk", "dvc", "pycocotools", "scipy",
+         "vl_convert", "PIL", "playwright"}
 
 
 def test_cli_help_imports_no_heavy_library():

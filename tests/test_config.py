@@ -240,7 +240,7 @@ def test_config_enabled_flags_choose_pipeline_stages(tmp_path):
     from data_labeling_pipeline.repo import pipeline
 
     params = load_params(SEED)
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "select", "export"]
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "select", "export", "report"]
     assert pipeline.pipeline_stages(params)["export"]["outs"] == ["labeled_data"]
     # The seed's checkpoint is a dep of prelabel once the file is there (dvc refuses a missing dep).
     assert "models/weak_classifier.pt" not in pipeline.pipeline_stages(params, tmp_path)["prelabel"]["deps"]
@@ -248,8 +248,8 @@ def test_config_enabled_flags_choose_pipeline_stages(tmp_path):
     (tmp_path / "models/weak_classifier.pt").write_bytes(b"")
     assert "models/weak_classifier.pt" in pipeline.pipeline_stages(params, tmp_path)["prelabel"]["deps"]
     params["active_learning"]["enabled"] = False
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "export"]
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "prelabel", "agree", "export", "report"]
     assert "select" not in pipeline.dvc_yaml(params)
     params["prelabel"]["enabled"] = False
-    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "export"]
+    assert list(pipeline.pipeline_stages(params)) == ["pull", "agree", "export", "report"]
     assert "annotations/predictions.jsonl" not in pipeline.dvc_yaml(params)

@@ -8,7 +8,6 @@ git and dvc; see tests/first_hour.py.
 from __future__ import annotations
 
 import pytest
-
 from first_hour import CONFIGS, STEPS, TASKS, Walk
 
 REPROS = ("repro_empty", "repro_items", "one_annotator", "two_annotators")

@@ -166,7 +166,7 @@ def test_project_init_accepts_the_seed_config_verbatim(tmp_path, tool_env, monke
     params = load_params(root / "params.yaml")
     assert params == load_params(seed) and dump_params(params) == text
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    assert list(stages) == ["pull", "prelabel", "agree", "select", "export"]
+    assert list(stages) == ["pull", "prelabel", "agree", "select", "export", "report"]
     assert stages["export"]["outs"] == ["labeled_data"]
     assert "models/weak_classifier.pt" not in stages["prelabel"]["deps"]  # not there yet: dvc would refuse it
     assert "labeled_data" in run(["dvc", "stage", "list"], root)  # dvc reads the dvc.yaml written

@@ -120,7 +120,8 @@ def test_quickstart_is_deterministic(demo, demo_in_a_checkout):
     for name in ("annotations/annotations.jsonl", "annotations/items.jsonl", "inbox/export-batch-1.json",
                  "inbox/export-batch-2.json", "inbox/export-batch-3.json", "images/digit-0042.png", "dvc.lock",
                  "metrics/pull.json", "annotations/predictions.jsonl", "queue/next.jsonl", "metrics/review.json",
-                 "annotations/corrections.jsonl", "schema/labels.yaml", "annotations/consensus.jsonl"):
+                 "annotations/corrections.jsonl", "schema/labels.yaml", "annotations/consensus.jsonl",
+                 "metrics/baseline.json", "reports/dashboard.html"):
         assert (root / name).read_bytes() == (other / name).read_bytes(), name
 
 
@@ -178,3 +179,55 @@ def test_quickstart_round_3_corrects_renames_commits_and_prints_the_label_diff(d
     assert "| relabels | 0 |" in diff and "| consensus_flips | 1 |" in diff and "| corrections_added | 1 |" in diff
     assert correction["note"] in diff and correction["annotator"] in diff
     assert '"from": "0"' in diff and '"to": "zero"' in diff
+
+
+def test_quickstart_dashboard_opens_offline_with_every_section_filled(demo, tmp_path):
+    """The README's screenshot: DLP_DASHBOARD_SCREENSHOT=docs/dashboard.png writes it there."""
+    import os
+    from pathlib import Path
+
+    from dashboard_browser import visit
+
+    root, output = demo
+    page = root / "reports/dashboard.html"
+    assert f"report: the QA & review dashboard, one file that opens offline -> {page}" in output
+    assert page.stat().st_size < 2_000_000
+    shot = Path(os.environ.get("DLP_DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
+    seen = visit(page, screenshot=shot)
+
+    assert seen.console == [] and seen.requests == [page.resolve().as_uri()]  # no error, nothing fetched
+    assert seen.sections == dict.fromkeys(("headline", "annotators", "pairwise", "confusion", "gaps", "queues",
+                                           "prelabels", "economy", "exports"), True)  # every section has data
+    for key, shown in seen.figures.items():  # each figure is the value of the metric it names
+        path, _, dotted = key.partition(":")
+        value = json.loads((root / path).read_text("utf-8"))
+        for part in dotted.split("."):
+            value = value[part]
+        assert (None if shown["value"] == "null" else json.loads(shown["value"])) == value, key
+    agreement = json.loads((root / "metrics/agreement.json").read_text("utf-8"))
+    assert seen.figures["metrics/agreement.json:krippendorff_alpha"]["text"] == f"{agreement['krippendorff_alpha']:.3f}"
+    assert "metrics/review.json:estimated_accuracy_exported" in seen.figures
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quickstart_dashboard_shows_the_rounds_and_the_random_batch(demo):
+    root, _ = demo
+    html = (root / "reports/dashboard.html").read_text("utf-8")
+    log = subprocess.run(["git", "log", "--first-parent", "--format=%H %s"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    round_1, round_2 = (next(line.split()[0] for line in log if f"quickstart round {n}:" in line) for n in (1, 2))
+    assert round_1[:12] in html and round_2[:12] in html  # the label economy's earlier states
+    baseline = json.loads((root / "metrics/baseline.json").read_text("utf-8"))["rounds"]
+    assert [r["labelled_items"] for r in baseline] == [300, 400]
+    assert baseline[1]["model_accuracy_vs_truth"] > baseline[1]["random_batch_accuracy_vs_truth"]
+    assert f"{baseline[1]['random_batch_accuracy_vs_truth']:.3f}" in html
+    assert "random batch instead (simulation)" in html  # drawn in the economy chart
+
+
+def test_quickstart_commits_are_the_same_on_every_run(demo, demo_in_a_checkout):
+    """Fixed commit dates: the dashboard shows commit ids, and it is a stage output."""
+    ids = [subprocess.run(["git", "log", "--format=%H"], cwd=r, capture_output=True, text=True,
+                          check=True).stdout for r in (demo[0], demo_in_a_checkout / "demo")]
+    assert ids[0] == ids[1] and len(ids[0].split()) == 4
+    assert (demo[0] / "reports/dashboard.html").read_bytes() == (demo_in_a_checkout / "demo/reports/dashboard.html"
+                                                                  ).read_bytes()

@@ -84,8 +84,8 @@ def init(
     typer.echo("Next: dlp ingest <images folder or texts.csv>, drop Label Studio exports into inbox/, dvc repro")
 
 
-def _params_from_options(ctx: typer.Context, directory: Path, task_type: str | None, classes: str | None, classes_file: Path | None,
-                         multi_label: bool, name: str | None) -> dict:
+def _params_from_options(ctx: typer.Context, directory: Path, task_type: str | None, classes: str | None,
+                         classes_file: Path | None, multi_label: bool, name: str | None) -> dict:
     """Params from `dlp init`'s options, asking for what is missing when standard input is a terminal."""
     import sys
 
@@ -208,6 +208,18 @@ def export(
     from .stages.export import run_export
 
     _say(quiet, run_export(Project.find(), verify=verify).describe())
+
+
+@app.command()
+def report(
+    out: Path | None = typer.Option(None, "--out", help="Write the page here instead of reports/dashboard.html."),
+    quiet: bool = QUIET,
+) -> None:
+    """The QA & review dashboard: one self-contained HTML page, viewable offline (the report stage)."""
+    from .project import Project
+    from .stages.report import run_report
+
+    _say(quiet, run_report(Project.find(), out=out).describe())
 
 
 @app.command()

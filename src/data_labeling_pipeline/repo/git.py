@@ -39,10 +39,16 @@ def has_identity(cwd: Path) -> bool:
     return all(run(["git", "config", key], cwd, check=False).stdout.strip() for key in ("user.name", "user.email"))
 
 
-def commit(cwd: Path, message: str, paths: list[str] | None = None) -> None:
-    """Stage ``paths`` (default: everything) and commit, if anything changed."""
+def commit(cwd: Path, message: str, paths: list[str] | None = None, *, date: str | None = None) -> None:
+    """Stage ``paths`` (default: everything) and commit, if anything changed.
+
+    ``date`` (ISO 8601) sets the author and committer dates, so a scripted history has the same
+    commit ids on every run.
+    """
     run(["git", "add", "-A", *(["--", *paths] if paths else [])], cwd)
     if run(["git", "diff", "--cached", "--quiet"], cwd, check=False).returncode == 0:
         return
-    env = None if has_identity(cwd) else FALLBACK_IDENTITY
+    env = {} if has_identity(cwd) else dict(FALLBACK_IDENTITY)
+    if date is not None:
+        env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
     run(["git", "commit", "-q", "-m", message], cwd, env=env)

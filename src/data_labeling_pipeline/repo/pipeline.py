@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..report.economy import BASELINE
+
 
 def pull_stage(params: dict) -> dict[str, Any]:
     outs: list[Any] = ["annotations/items.jsonl", "annotations/annotations.jsonl",
@@ -91,6 +93,43 @@ def export_stage(params: dict) -> dict[str, Any]:
     }
 
 
+# Outputs that read git history besides their deps (the dashboard's label economy over time).
+HISTORY_OUTS = frozenset({"reports/dashboard.html"})
+
+
+def report_stage(params: dict, root: Path | None = None) -> dict[str, Any]:
+    """The dashboard: it reads the other stages' metrics, plots and reports, and streams a few records.
+
+    Annotations are a dependency only for spans and boxes, whose confused class pairs are counted
+    from them (classification takes its pairs from the consensus votes and the annotator metrics).
+    The page also shows the metrics of earlier commits: git history, not a file DVC could track.
+    """
+    task_type = params["project"]["task_type"]
+    prelabel = params["prelabel"]["enabled"]
+    select = params["active_learning"]["enabled"] and prelabel
+    deps = ["annotations/items.jsonl", "annotations/consensus.jsonl", "annotations/review.jsonl"]
+    if task_type in ("ner", "bbox"):
+        deps.append("annotations/annotations.jsonl")
+    if prelabel:
+        deps.append("annotations/predictions.jsonl")
+    deps += ["schema/labels.yaml", "metrics/agreement.json", "metrics/annotators.json", "metrics/review.json",
+             "metrics/export.json", "reports/agreement.json"]
+    if prelabel:
+        deps += ["metrics/prelabel.json", "reports/prelabel.json"]
+    if select:
+        deps.append("metrics/select.json")
+    if task_type in ("image_classification", "text_classification"):
+        deps.append("plots/confusion")
+    if root is not None and (root / BASELINE).is_file():  # a simulation's random-batch baseline (the quickstart)
+        deps.append(BASELINE)
+    return {
+        "cmd": "dlp report --quiet",
+        "deps": deps,
+        "params": ["project", "quality", "prelabel.enabled", "active_learning.enabled"],
+        "outs": [{"reports/dashboard.html": {"cache": False}}],
+    }
+
+
 # The pipeline in order: (name, the stage's dvc.yaml entry, whether these params turn it on).
 # prelabel runs before agree: it trains on its own human-only consensus, so agree can count the
 # model as a voter without a cycle. select needs prelabel's probabilities and embeddings.
@@ -100,6 +139,7 @@ STAGES: tuple[tuple[str, Callable[[dict], dict[str, Any]], Callable[[dict], bool
     ("agree", agree_stage, lambda params: True),
     ("select", select_stage, lambda params: params["active_learning"]["enabled"] and params["prelabel"]["enabled"]),
     ("export", export_stage, lambda params: True),
+    ("report", report_stage, lambda params: True),
 )
 
 
@@ -108,9 +148,9 @@ def pipeline_stages(params: dict, root: Path | None = None) -> dict[str, dict[st
 
     >>> from data_labeling_pipeline.config import with_defaults
     >>> list(pipeline_stages(with_defaults({"project": {"name": "x", "task_type": "ner", "classes": ["PER"]}})))
-    ['pull', 'agree', 'export']
+    ['pull', 'prelabel', 'agree', 'select', 'export', 'report']
     """
-    return {name: build(params, root) if name == "prelabel" else build(params)
+    return {name: build(params, root) if name in ("prelabel", "report") else build(params)
             for name, build, wanted in STAGES if wanted(params)}
 
 

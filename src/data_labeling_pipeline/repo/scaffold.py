@@ -173,7 +173,7 @@ def requirements_txt(tool_spec: str | None = None) -> str:
 
 
 def create_project(params: dict, target: str | Path = ".", *, force: bool = False, own_repo: bool = False,
-                   tool_spec: str | None = None) -> Path:
+                   tool_spec: str | None = None, commit_date: str | None = None) -> Path:
     """Create a labeling project in ``target`` from validated params; return its root.
 
     Inside an existing git repository the project becomes a DVC subdir project of
@@ -244,7 +244,8 @@ def create_project(params: dict, target: str | Path = ".", *, force: bool = Fals
                  if not (root / f"{t}.dvc").exists()]
     if untracked:
         git.dvc(["add", "-q", *untracked], root)
-    git.commit(root, f"dlp init: {project['name']} ({project['task_type']}, {len(project['classes'])} classes)", ["."])
+    git.commit(root, f"dlp init: {project['name']} ({project['task_type']}, {len(project['classes'])} classes)", ["."],
+               date=commit_date)
     return root
 
 

@@ -39,6 +39,9 @@ DEMO_PARAMS = {
 N_LABELLED = 300  # items the annotators label in round 1
 # Round 3's correction carries this time, so the demo's files are the same bytes on every run.
 REVIEW_TIME = "2026-01-05T09:30:00+00:00"
+# The init and rounds' commits carry these dates, so their ids (which the dashboard's label economy shows) are too.
+INIT_TIME = "2026-01-05T08:45:00+00:00"
+ROUND_TIMES = ("2026-01-05T09:00:00+00:00", "2026-01-05T09:15:00+00:00", "2026-01-05T09:45:00+00:00")
 DEMO_REVIEWER = {"user.name": "Demo reviewer", "user.email": "reviewer@demo.example"}
 
 
@@ -80,8 +83,9 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     with ThreadPoolExecutor(max_workers=1) as background:
         # The PNGs are encoded while git and dvc initialise the repository in their own processes.
         pngs = background.submit(digit_pngs, n_items)
-        create_project(demo_params(), root, own_repo=True)
+        create_project(demo_params(), root, own_repo=True, commit_date=INIT_TIME)
         project = Project(root)
+        declare_baseline(project)
         counts = write_demo_data(project, n_items=n_items, n_labelled=n_labelled, progress=progress,
                                  pngs=pngs.result())
     echo(f"  {counts['items']} digit images in images/; {counts['annotations']} labels of {counts['labelled']} of "
@@ -90,7 +94,8 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     took("setup")
     echo("Round 1: dvc repro ...")
     repro(root)
-    git.commit(root, "quickstart round 1: demo images and simulated Label Studio exports, dvc repro", ["."])
+    git.commit(root, "quickstart round 1: demo images and simulated Label Studio exports, dvc repro", ["."],
+               date=ROUND_TIMES[0])
     rounds = [model_accuracy(project)]
     took("round 1")
     batch = label_queue(project, round_number=2)
@@ -100,15 +105,20 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
         # The random-batch baseline trains in this process while dvc repro runs the stages in theirs.
         baseline = background.submit(random_batch_model, **random_batch_inputs(project, len(batch)))
         repro(root)
-        git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."])
         rounds.append(model_accuracy(project, random_batch=baseline.result()))
+    # The dashboard's label economy shows what the random batch would have given: its file is
+    # a dep of the report stage, so this dvc repro runs that stage only.
+    write_baseline(project, rounds)
+    repro(root)
+    git.commit(root, "quickstart round 2: labels of the selected batch, dvc repro", ["."], date=ROUND_TIMES[1])
     took("round 2 (with its random-batch baseline)")
     if versioning:
         fixed = review_round(project)
         echo(f"Round 3: a reviewer corrects {fixed['item_id']} ({fixed['was']} -> {fixed['label']}) with dlp "
              "correct, and class 0 is renamed zero with dlp schema rename-class; dvc repro ...")
         repro(root)
-        git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."])
+        git.commit(root, f"quickstart round 3: correct {fixed['item_id']}, rename class 0 -> zero, dvc repro", ["."],
+                   date=ROUND_TIMES[2])
         took("round 3")
     summary = summarize(Project(root))
     summary["rounds"] = rounds
@@ -124,6 +134,40 @@ def run_quickstart(directory: str | Path, *, force: bool = False, echo=print, pr
     echo(summary["diff"].rstrip("\n"))
     echo(f"The quickstart took {time.perf_counter() - started:.1f} s")
     return summary
+
+
+def declare_baseline(project) -> None:
+    """Start ``metrics/baseline.json`` (no rounds yet) and make it a dep of the report stage."""
+    from ..records import atomic_write_text
+    from ..repo.pipeline import dvc_yaml
+
+    write_baseline(project, [])
+    atomic_write_text(project.path("dvc.yaml"), dvc_yaml(project.params, project.root))
+
+
+def write_baseline(project, rounds: list[dict]) -> None:
+    """``metrics/baseline.json``: each round's weak-model accuracy on the true digits, and the random batch's.
+
+    What only a simulation with known truth can say; the dashboard draws it beside the
+    project's own figures. ``labels`` is the round's ``n_annotations``, the economy's x axis.
+    """
+    from ..records import atomic_write_text
+    from ..report.economy import BASELINE
+
+    rows = []
+    for n, figures in enumerate(rounds, start=1):
+        rows.append({"round": n, "labels": figures["labels"], "labelled_items": figures["labelled_items"],
+                     "evaluated_on": figures["evaluated_on"],
+                     "model_accuracy_vs_truth": _rounded(figures["model_accuracy"]),
+                     "random_batch_accuracy_vs_truth": _rounded(figures.get("random_batch_accuracy"))})
+    body = {"what": "dlp quickstart's simulation: the weak model's accuracy on the true digits of the items "
+                    "neither batch labelled, after active learning's batch and after a seeded random batch "
+                    "of the same size instead", "rounds": rows}
+    atomic_write_text(project.path(BASELINE), json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def review_round(project) -> dict:
@@ -253,7 +297,9 @@ def model_accuracy(project, *, random_batch: tuple[dict, list[str]] | None = Non
     labelled = {json.loads(line)["item_id"] for line in project.path("annotations/annotations.jsonl")
                 .read_text("utf-8").splitlines()}
     unlabelled = sorted(set(truth) - labelled)
-    out = {"labelled_items": len(labelled), "model_accuracy": _accuracy(predictions, truth, unlabelled)}
+    annotations = json.loads(project.path("metrics/agreement.json").read_text("utf-8"))["n_annotations"]
+    out = {"labelled_items": len(labelled), "labels": annotations,
+           "model_accuracy": _accuracy(predictions, truth, unlabelled)}
     if random_batch:
         random_labels, batch = random_batch
         both = sorted(set(unlabelled) - set(batch))
@@ -339,6 +385,8 @@ def summarize(project) -> dict:
     """What the pipeline produced, read back from its output files."""
 
     summary: dict = {"root": str(project.root)}
+    if project.path("reports/dashboard.html").is_file():
+        summary["dashboard"] = str(project.path("reports/dashboard.html"))
     for key, relative in (("pull", "metrics/pull.json"), ("agreement", "metrics/agreement.json"),
                           ("annotators", "metrics/annotators.json"), ("export", "metrics/export.json"),
                           ("prelabel", "metrics/prelabel.json"), ("review_metrics", "metrics/review.json"),
@@ -412,6 +460,8 @@ def describe(summary: dict) -> list[str]:
                 shown.append(f"{name} ({counts})")
         lines.append(f"export: {e['items_exported']} items -> labeled_data/: {', '.join(shown)}; "
                      f"verified with the official loaders; {e['items_unlabeled']} without a label")
+    if summary.get("dashboard"):
+        lines.append(f"report: the QA & review dashboard, one file that opens offline -> {summary['dashboard']}")
     lines.append(f"Done. The project is a git repository: cd {summary['root']} && git log --stat; "
                  "change labels in inbox/ and run dvc repro again.")
     return lines
