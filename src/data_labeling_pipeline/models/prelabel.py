@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -292,6 +293,43 @@ def acceptance_rate(predictions: Iterable[Mapping], consensus: Iterable[Mapping]
             unchanged += same_payload(prediction, annotation, iou=iou)
     return {"consensus": _share(n, kept, "accepted", "no pre-labelled item has an accepted or reviewed consensus yet"),
             "annotations": _share(m, unchanged, "unchanged", "no annotation was made from a pre-label yet")}
+
+
+def lead_times(predictions: Iterable[Mapping], annotations: Iterable[Mapping], *, iou: float = 0.5) -> dict[str, Any]:
+    """What a label costs: median seconds (Label Studio's ``lead_time``) of kept pre-labels against created labels.
+
+    An annotation is ``kept`` when made from a pre-label and submitted unchanged (as in
+    :func:`acceptance_rate`), ``created`` when made without one; edited pre-labels are neither.
+    ``verify_time_ratio`` is kept / created: the time model of a verification against a creation.
+
+    Example:
+        >>> lead_times([{"item_id": "a", "label": "cat"}],
+        ...            [{"item_id": "a", "label": "cat", "parent_prediction": 1, "lead_time": 2.0},
+        ...             {"item_id": "b", "label": "dog", "lead_time": 8.0}, {"item_id": "c", "label": "dog"}])
+        {'lead_time_kept_n': 1, 'lead_time_created_n': 1, 'median_lead_time_kept': 2.0, \
+'median_lead_time_created': 8.0, 'verify_time_ratio': 0.25}
+    """
+    import statistics
+
+    by_item = {p["item_id"]: p for p in predictions}
+    seconds: dict[str, list[float]] = {"kept": [], "created": []}
+    for annotation in annotations:
+        lead = annotation.get("lead_time")
+        if lead is None or not math.isfinite(float(lead)) or float(lead) < 0:
+            continue
+        if "prediction_accepted" in annotation:
+            kind = "kept" if annotation["prediction_accepted"] else None
+        elif annotation.get("parent_prediction") is not None:
+            prediction = by_item.get(annotation["item_id"])
+            kind = "kept" if prediction is not None and same_payload(prediction, annotation, iou=iou) else None
+        else:
+            kind = "created"
+        if kind:
+            seconds[kind].append(float(lead))
+    kept, created = (round(statistics.median(seconds[k]), 3) if seconds[k] else None for k in ("kept", "created"))
+    return {"lead_time_kept_n": len(seconds["kept"]), "lead_time_created_n": len(seconds["created"]),
+            "median_lead_time_kept": kept, "median_lead_time_created": created,
+            "verify_time_ratio": round(kept / created, 6) if kept is not None and created else None}
 
 
 def should_retrain(saved_meta: Mapping[str, Any] | None, *, n_labels: int, params_version: str,

@@ -251,7 +251,10 @@ def queues(review: Mapping | None, by_reason: Mapping[str, Mapping[str, Mapping]
                                     "expected_wrong": cell.get("expected_wrong")})
     if select:
         for label, key in (("next batch from active learning (queue/next.jsonl)", "batch_size"),
-                           ("unlabelled pool it was chosen from", "pool_size")):
+                           ("unlabelled pool it was chosen from", "pool_size"),
+                           ("pre-labels in the batch to verify, not create", "batch_confident_prelabels"),
+                           ("their share of the batch", "batch_confident_share"),
+                           ("share of the pool with such a pre-label", "pool_confident_share")):
             if key in select:
                 section["select"].append(figure(label, SELECT, key, select[key]))
     if not section["rows"]:
@@ -275,7 +278,10 @@ def prelabels(metrics: Mapping | None, report: Mapping | None, agreement: Mappin
                        ("acceptance rate: annotations that kept the pre-label", "acceptance_annotations_rate"),
                        ("annotations made from a pre-label", "acceptance_annotations_n"),
                        ("acceptance rate: consensus equal to the pre-label", "acceptance_consensus_rate"),
-                       ("pre-labelled items with a settled consensus", "acceptance_consensus_n")):
+                       ("pre-labelled items with a settled consensus", "acceptance_consensus_n"),
+                       ("median seconds of a kept pre-label (lead_time)", "median_lead_time_kept"),
+                       ("median seconds of a created label", "median_lead_time_created"),
+                       ("verify_time_ratio: a verification against a creation", "verify_time_ratio")):
         if key in metrics:
             section["figures"].append(figure(label, PRELABEL, key, metrics[key]))
     for key in ("model_agreement_with_consensus", "model_n_predictions"):

@@ -409,7 +409,9 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
         else:
             predictions = _weak_model(project, task, kind, classes, featured, features.values, training, metrics,
                                       report)
-    accepted = glue.acceptance_rate(_read(project, PULLED_PREDICTIONS), consensus, annotations)
+    seen_predictions = _read(project, PULLED_PREDICTIONS)
+    accepted = glue.acceptance_rate(seen_predictions, consensus, annotations)
+    metrics.update(glue.lead_times(seen_predictions, annotations))
     for name, share in accepted.items():
         metrics[f"acceptance_{name}_n"] = share["n"]
         metrics[f"acceptance_{name}_rate"] = share["rate"]

@@ -5,6 +5,12 @@ annotations are the agree stage's to route: more annotators or a review). Its ro
 pre-label stage: class probabilities and embeddings. Without a model (too few labels)
 the batch is diversity-only over the embeddings, or a seeded random batch without
 them; ``metrics/select.json`` says which. The choice itself is `active.select`.
+
+With a model, each queued item carries the weak model's pre-label and its probability, and
+``metrics/select.json`` counts the confident ones (``active_learning.confident_score``): what
+annotators will verify instead of create. ``active_learning.verify_runs`` queues those first,
+in runs of one class. (Counted here, not in ``metrics/prelabel.json``: the prelabel stage runs
+before the batch is chosen.)
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ class SelectSummary:
         shown = "" if m["uncertainty_mean_batch"] is None else (
             f"; mean uncertainty {m['uncertainty_mean_batch']:.3f} in the batch, {m['uncertainty_mean_pool']:.3f} "
             "in the pool")
+        if m.get("batch_confident_prelabels") is not None:
+            shown += (f"; {m['batch_confident_prelabels']} with a pre-label at least {m['confident_score']:g} "
+                      "probable, to verify" + (" (queued first, in runs of one class)" if m["verify_runs"] else ""))
         return f"select: {m['batch_size']} of {m['pool_size']} unlabelled items by {how}{shown} -> {QUEUE}"
 
     @property
@@ -86,6 +95,14 @@ def run_select(project: Project) -> SelectSummary:
                            prefilter_factor=params["prefilter_factor"], return_scores=True)
     queue = [_record(pool[row], rank, strategy, {key: values[i] for key, values in scores.items()})
              for i, (rank, row) in enumerate(zip(range(1, k + 1), picks, strict=True))]
+    verification = None
+    if mode == "model":
+        verification = verification_figures(probabilities, picks, params["confident_score"])
+        for record, row in zip(queue, picks, strict=True):
+            record["prelabel"] = classes[int(np.argmax(probabilities[row]))]
+            record["prelabel_score"] = round(float(np.max(probabilities[row])), DECIMALS)
+        if params["verify_runs"]:
+            queue = verify_runs(queue, params["confident_score"], classes)
     from ..active import uncertainty
 
     pool_uncertainty = uncertainty(probabilities, measure=params["uncertainty_measure"]) if mode == "model" else None
@@ -99,10 +116,59 @@ def run_select(project: Project) -> SelectSummary:
         "random_fallback": int(mode == "random"),
         "uncertainty_mean_batch": _mean(pool_uncertainty[picks]) if pool_uncertainty is not None and k else None,
         "uncertainty_mean_pool": _mean(pool_uncertainty) if pool_uncertainty is not None and len(pool) else None,
+        "confident_score": params["confident_score"],
+        **(verification or dict.fromkeys(VERIFICATION_KEYS)),
+        "verify_runs": int(bool(params["verify_runs"]) and mode == "model"),
     }
     write_jsonl(project.path(QUEUE), queue, sort=False)
     write_json(project.path(METRICS), metrics)
     return SelectSummary(metrics, strategy)
+
+
+VERIFICATION_KEYS = ("batch_confident_prelabels", "batch_confident_share", "batch_confident_expected_correct",
+                     "pool_confident_share")
+
+
+def verification_figures(probabilities: np.ndarray, picks, threshold: float) -> dict:
+    """How much of the batch annotators will verify rather than create: pre-labels at least ``threshold`` probable.
+
+    ``batch_confident_expected_correct`` sums their probabilities: the pre-labels expected to be
+    kept, if the weak model is calibrated (its cross-validated accuracy says how far to trust that).
+
+    Example:
+        >>> p = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9]])
+        >>> verification_figures(p, [0, 1], 0.9)
+        {'batch_confident_prelabels': 1, 'batch_confident_share': 0.5, 'batch_confident_expected_correct': 0.95, \
+'pool_confident_share': 0.666667}
+    """
+    top = probabilities.max(axis=1) if len(probabilities) else np.zeros(0)
+    chosen = top[np.asarray(picks, dtype=np.int64)]
+    confident = chosen >= threshold
+    return {
+        "batch_confident_prelabels": int(confident.sum()),
+        "batch_confident_share": round(float(confident.mean()), DECIMALS) if len(chosen) else None,
+        "batch_confident_expected_correct": round(float(chosen[confident].sum()), DECIMALS),
+        "pool_confident_share": round(float((top >= threshold).mean()), DECIMALS) if len(top) else None,
+    }
+
+
+def verify_runs(queue: list[dict], threshold: float, classes: list[str]) -> list[dict]:
+    """The batch in annotating order: confident pre-labels first, one class after another, then the rest.
+
+    Verifying twenty 7s in a row is quicker than twenty mixed checks; within a run, and among
+    the rest, items keep their priority (``rank``). Each record says whether it is to verify.
+
+    Example:
+        >>> q = [{"rank": 1, "prelabel": "b", "prelabel_score": 0.5},
+        ...      {"rank": 2, "prelabel": "b", "prelabel_score": 0.95},
+        ...      {"rank": 3, "prelabel": "a", "prelabel_score": 0.99}]
+        >>> [(r["rank"], r["verify"]) for r in verify_runs(q, 0.9, ["a", "b"])]
+        [(3, True), (2, True), (1, False)]
+    """
+    order = {name: i for i, name in enumerate(classes)}
+    marked = [{**r, "verify": r["prelabel_score"] >= threshold} for r in queue]
+    return sorted(marked, key=lambda r: (not r["verify"], order.get(r["prelabel"], len(order)) if r["verify"] else 0,
+                                         r["rank"]))
 
 
 def sample_pool(item_ids: list[str], pool_size: int | None, *, seed: int) -> list[str]:
