@@ -243,6 +243,24 @@ def test_review_economy_model_votes_change_the_consensus_not_the_agreement(crowd
     assert [r["item_id"] for r in silent.review] == [r["item_id"] for r in humans.review]
 
 
+def test_review_economy_a_model_at_chance_is_no_voter_under_dawid_skene_auto(crowd):
+    """A model that knows nothing is left out: the consensus is the humans', the report says why."""
+    records, truth = crowd
+    rng = np.random.default_rng(11)
+    blind = {i: CLASSES[rng.integers(K)] for i in sorted(truth)}  # labels blind to the item
+    opts = options(consensus_method="dawid_skene")
+    humans = agree(records, item_ids=truth, options=opts)
+    result = agree(records, item_ids=truth, options=opts, model_predictions=blind, model_weight="auto",
+                   model_name="model:v1")
+    assert [c["label"] for c in result.consensus] == [c["label"] for c in humans.consensus]
+    assert result.metrics["model_votes"] == 0 and result.metrics["model_ds_accuracy"] < 0.5
+    assert "not above chance" in result.report["model_votes"]["dropped"]
+    assert "model_votes_dropped" not in result.metrics  # text goes to the report, figures to the metrics
+    informed = agree(records, item_ids=truth, options=opts, model_predictions=model_predictions(truth),
+                     model_weight="auto", model_name="model:v1")
+    assert informed.metrics["model_votes"] == 1 and "dropped" not in informed.report["model_votes"]
+
+
 def test_review_economy_stage_reads_the_predictions_of_the_prelabel_stage(bare_project, crowd):
     records, truth = crowd
     project = project_with(bare_project, records, model_votes="auto", consensus_method="majority")

@@ -263,10 +263,19 @@ def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _Mode
     with_model = add_model_votes(items, who, labels, m_items, m_labels, name=votes.name) if weight is not None else None
     seed = options.seed
 
+    dropped = None
+    if options.consensus_method == "dawid_skene" and weight == "auto":
+        fitted = DawidSkene(seed=seed).fit(*with_model, classes=classes, truth=truth)
+        skill = fitted.skills()
+        if not fitted.above_chance(votes.name, len(mine)):
+            # No better than always naming the commonest class: it carries no signal, only noise (measured
+            # by benchmarks/bench_model_votes.py on a crowd whose pixels are noise). The humans decide alone.
+            dropped = (f"the model's Dawid-Skene accuracy {skill[votes.name]:.3f} is not above chance "
+                       f"{fitted.chance():.3f} (the commonest class's prior) by 3 standard errors over its "
+                       f"{len(mine)} predictions: not a voter")
+            weight = None
     if options.consensus_method == "dawid_skene":
         if weight == "auto":
-            fitted = DawidSkene(seed=seed).fit(*with_model, classes=classes, truth=truth)
-            skill = dict(zip(fitted.annotators_.tolist(), fitted.skills_.tolist(), strict=True))
             skills = np.array([skill[a] for a in human.annotators.tolist()])
             consensus = consensus_from_probas(human, fitted.probas_, method="dawid_skene", skills=skills)
             out = _Fit(consensus, fitted.holdout_probas_, fitted, fitted, (*with_model, consensus, fitted),
@@ -308,6 +317,8 @@ def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _Mode
         agreed = out.consensus.label_index[rows] == predicted[rows]
         out.model.update(model_votes=int(weight is not None), model_n_predictions=len(mine),
                          model_agreement_with_consensus=float(agreed.mean()))
+    if dropped:
+        out.model.update(model_ds_accuracy=skill[votes.name], model_votes_dropped=dropped)
     return out
 
 
@@ -393,6 +404,7 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
                 per[MODEL_DISAGREES] = per.get(MODEL_DISAGREES, 0) + 1
     review_summary["spot_check"] = spot_check_coverage(items, who, spot)
     result.review_summary = review_summary
+    dropped = fit.model.pop("model_votes_dropped", None)  # text: the report's, not a metric
     result.metrics.update(fit.model)
     if fit.figures_model is not None:
         result.metrics["dawid_skene_iterations"] = fit.figures_model.n_iter_
@@ -401,6 +413,8 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
     if votes:
         result.report["model_votes"] = {"name": votes.name, "weight": votes.weight,
                                         "used_weight": fit.model.get("model_weight")}
+        if dropped:
+            result.report["model_votes"]["dropped"] = dropped
     result.annotators = {s["annotator"]: _annotator_figures(s, flags.get(s["annotator"], []), classes,
                                                             windows.get(s["annotator"]),
                                                             len(dep.get(s["annotator"], ())))

@@ -8,6 +8,7 @@ M-step sorts annotations by (annotator, label) once and sums posteriors with one
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -285,6 +286,20 @@ class DawidSkene:
     def skills(self) -> dict:
         """``annotator -> estimated accuracy``."""
         return dict(zip(self.annotators_.tolist(), self.skills_.tolist(), strict=True))
+
+    def chance(self) -> float:
+        """The accuracy of always naming the commonest class (the largest prior): what no signal scores."""
+        return float(np.max(self.priors_)) if len(self.priors_) else 0.0
+
+    def above_chance(self, annotator: str, n_labels: int | None = None, *, z: float = 3.0) -> bool:
+        """Whether ``annotator``'s estimated accuracy beats :meth:`chance`: a voter worth counting.
+
+        With ``n_labels`` (the annotator's labels), by ``z`` standard errors of a binomial at
+        chance: a labeller blind to the items clears chance itself half of the time.
+        """
+        chance = self.chance()
+        margin = z * math.sqrt(chance * (1 - chance) / n_labels) if n_labels else 0.0
+        return self.skills()[annotator] > chance + margin
 
     def fit_predict(self, item_ids: Any, annotators: Any, labels: Any, **kwargs: Any) -> np.ndarray:
         """Fit and return ``labels_``."""
