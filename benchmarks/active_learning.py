@@ -1,9 +1,11 @@
 """Active learning, measured: labels needed to reach 95% / 98% of the full-pool accuracy.
 
-Run by hand (not part of the test suite):
+Run by hand (not part of the test suite), nice'd on a shared machine:
 
-    .venv/bin/python benchmarks/active_learning.py            # 5 seeds, digits + tweets, + 1M-pool timings
-    .venv/bin/python benchmarks/active_learning.py --quick    # 2 seeds
+    nice -n 19 .venv/bin/python benchmarks/active_learning.py           # 10 seeds, digits + tweets, + 1M-pool timings
+    nice -n 19 .venv/bin/python benchmarks/active_learning.py --quick   # 2 seeds
+    nice -n 19 .venv/bin/python benchmarks/active_learning.py --datasets digits --seeds 10 --no-scale \
+        --strategies random,margin,typiclust,auto --json curves.json
     .venv/bin/python benchmarks/active_learning.py --scale-only
 
 Pool-based simulation. Each data set is split once (seeded, stratified) into a pool and a
@@ -24,11 +26,19 @@ Data and weak models:
 - the weak model: scikit-learn's ``LogisticRegression`` (lbfgs, C=1), warm-started from the
   previous round; committee strategies: 5 bootstrap members (liblinear, fitted cold).
 
-Strategy "default" is what ``active_learning.strategy: auto`` resolves to: margin up to 1% of
-the pool per batch, hybrid above (``resolve_strategy``). Savings compare labels-to-target with
-random on the same seeds (same seed set, same split): ``1 - strategy / random`` per seed,
-then mean +- std. The scale part times ``select`` on a synthetic pool of 1,000,000 items (128-d
-float32 embeddings, 10 classes), each strategy in a fresh child process, with its peak RSS.
+Batch sizes: 10, 2% and 5% of the pool. Strategy names are concrete ones of
+``active.STRATEGIES`` or: ``default``, ``auto`` on the batch size alone (margin up to 1% of
+the pool per batch, hybrid above; reuses those runs); ``auto``, with the cold-start signal
+(``resolve_strategy(..., n_labeled=, n_classes=)`` re-resolved every round: typiclust while
+fewer than ``COLD_START_PER_CLASS`` labels per class); ``auto@N``, the same with N labels per
+class; ``auto-hybrid``, the signal then hybrid at every batch size.
+
+Savings compare labels-to-target with random on the same seeds (same seed set, same split):
+``1 - strategy / random`` per seed, then mean +- std. The curve check compares the whole
+learning curve with random's, seed by seed (:func:`curve_deficit`): the worst mean accuracy
+difference, and "below random" when it is under -0.5 points and beyond 2 standard errors.
+The scale part times ``select`` on a synthetic pool of 1,000,000 items (128-d float32
+embeddings, 10 classes), each strategy in a fresh child process, with its peak RSS.
 """
 
 from __future__ import annotations
@@ -47,8 +57,10 @@ from data_labeling_pipeline import active
 SEED_LABELS = 20
 TARGETS = (0.95, 0.98)
 STRATEGIES = active.STRATEGIES  # every concrete strategy the library has
+# measured by default: the controls, the current auto's parts, the new ones, both autos
+DEFAULT_STRATEGIES = ("random", "margin", "hybrid", "typiclust", "badge", "default", "auto")
 COMMITTEE_SIZE = 5
-SCALE_STRATEGIES = ("margin", "hybrid", "entropy", "kcenter", "kmeans_pp", "random")
+SCALE_STRATEGIES = ("margin", "hybrid", "entropy", "kcenter", "kmeans_pp", "typiclust", "badge", "random")
 
 
 @dataclass
@@ -129,8 +141,14 @@ def _pool_probabilities(model, X_pool, n_classes: int) -> np.ndarray:
     return out
 
 
-def simulate(task: Task, strategy: str, batch: int, seed: int, *, reference: float) -> tuple[list, list]:
-    """One run: (labels counts, test accuracies) until 98% of ``reference`` or the budget."""
+def simulate(
+    task: Task, strategy: str, batch: int, seed: int, *, reference: float, return_chosen: bool = False
+) -> tuple[list, list] | tuple[list, list, list]:
+    """One run: (labels counts, test accuracies) until 98% of ``reference`` or the budget.
+
+    ``strategy`` is a concrete name, ``default`` (``auto`` on the batch size alone) or ``auto``
+    (with the cold-start signal, re-resolved every round); ``return_chosen`` adds the concrete
+    strategy of each round."""
     from data_labeling_pipeline.active import bootstrap_committee, resolve_strategy, select
 
     n_classes = int(task.y.max()) + 1
@@ -141,8 +159,8 @@ def simulate(task: Task, strategy: str, batch: int, seed: int, *, reference: flo
     rng = np.random.default_rng(seed)
     labelled = np.zeros(n, dtype=bool)
     labelled[rng.choice(n, size=SEED_LABELS, replace=False)] = True
-    concrete = resolve_strategy("auto", k=batch, pool_size=n) if strategy == "default" else strategy
-    counts, accs = [], []
+    fixed = resolve_strategy("auto", k=batch, pool_size=n) if strategy == "default" else strategy
+    counts, accs, chosen = [], [], []
     model, seen = None, None
     for rnd in range(n):
         rows = np.flatnonzero(labelled)
@@ -156,6 +174,19 @@ def simulate(task: Task, strategy: str, batch: int, seed: int, *, reference: flo
         if accs[-1] >= TARGETS[-1] * reference or len(rows) >= task.budget or left == 0:
             break
         k = min(batch, left, task.budget - len(rows))
+        concrete = fixed
+        if strategy.startswith("auto"):  # the signal: labelled count relative to the classes
+            # variants: "auto@N", a cold start of N labels per class instead of the library's default;
+            # "auto-hybrid": hybrid instead of margin for small batches too
+            options = {"cold_start_per_class": int(strategy[5:])} if strategy.startswith("auto@") else {}
+            if strategy.startswith("auto~"):  # "auto~F": cold while fewer labels than F batches
+                options["cold_start_batches"] = float(strategy[5:])
+            if strategy == "auto-hybrid":
+                options["hybrid_above"] = 0.0
+            concrete = resolve_strategy(
+                "auto", k=k, pool_size=left, n_labeled=len(rows), n_classes=n_classes, **options
+            )
+        chosen.append(concrete)
         committee = None
         if concrete in ("vote_entropy", "kl_disagreement"):
             if len(np.unique(y_pool[rows])) < 2:
@@ -182,6 +213,8 @@ def simulate(task: Task, strategy: str, batch: int, seed: int, *, reference: flo
             exclude=labelled,
         )
         labelled[picks] = True
+    if return_chosen:
+        return counts, accs, chosen
     return counts, accs
 
 
@@ -197,11 +230,12 @@ def _job(args):
     task_name, strategy, batch, seed, reference = args
     task = _TASKS[task_name]
     t = time.perf_counter()
-    counts, accs = simulate(task, strategy, batch, seed, reference=reference)
+    counts, accs, chosen = simulate(task, strategy, batch, seed, reference=reference, return_chosen=True)
     return (
         (task_name, strategy, batch, seed),
         [labels_to(counts, accs, lv * reference) for lv in TARGETS],
         (time.perf_counter() - t),
+        (counts, accs, chosen),
     )
 
 
@@ -210,6 +244,7 @@ _TASKS: dict[str, Task] = {}
 
 def _init_worker(names):
     _one_thread()
+    os.nice(19)  # the machine is shared: the simulations yield to everything else
     for name in names:
         if name not in _TASKS:
             _TASKS[name] = LOADERS[name]()
@@ -242,95 +277,182 @@ def _fmt_saving(values: list, randoms: list, budget: int) -> str:
     return f"{bound}{np.mean(savings):.0f}% +- {np.std(savings):.0f}"
 
 
-def print_table(task: Task, reference: float, batches: list, strategies: list, results: dict, seeds: list, spent: dict):
+def batch_sizes(n: int, spec: str = "10,2%,5%") -> list[int]:
+    """The measured batch sizes: ``spec`` lists counts and shares of the pool (default 10, 2%, 5%).
+
+    Example:
+        >>> batch_sizes(1198)
+        [10, 24, 60]
+    """
+    sizes = set()
+    for part in spec.split(","):
+        part = part.strip()
+        sizes.add(max(1, round(float(part[:-1]) / 100 * n)) if part.endswith("%") else int(part))
+    return sorted(sizes)
+
+
+def curve_deficit(curves: list, randoms: list) -> tuple[float, int, bool]:
+    """The worst point of a strategy's learning curve against random on the same seeds.
+
+    Both runs of a seed share the label counts ``20 + i x batch``; a run that stopped (it reached
+    98% of the reference) holds its last accuracy. At each count up to the last one the
+    strategy ran on any seed, the per-seed difference strategy - random is averaged.
+
+    Returns:
+        ``(worst mean difference in accuracy points, its label count, below)`` where ``below``
+        means that mean is under -0.5 points and more than 2 standard errors from 0.
+    """
+    length = max(len(c[0]) for c in curves)
+    grid_len = max(length, max(len(r[0]) for r in randoms))
+
+    def padded(run):
+        acc = np.asarray(run[1], dtype=float)
+        return np.concatenate([acc, np.full(grid_len - len(acc), acc[-1])])
+
+    longest = max((c for c in curves + randoms), key=lambda c: len(c[0]))[0]
+    diffs = np.stack([padded(c) - padded(r) for c, r in zip(curves, randoms, strict=True)])[:, :length]
+    mean = diffs.mean(axis=0)
+    se = diffs.std(axis=0, ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else np.zeros(length)
+    i = int(np.argmin(mean))
+    below = bool(((mean < -0.005) & (mean < -2 * se)).any())
+    return 100.0 * float(mean[i]), int(longest[i]), below
+
+
+def print_table(task: Task, reference: float, batches: list, strategies: list, results: dict, seeds: list):
     n = len(task.pool)
     print(
         f"\n## {task.name}: pool {n}, test {len(task.test)}, full-pool accuracy {reference:.4f}, "
-        f"seed set {SEED_LABELS}, {len(seeds)} seeds, budget {task.budget} labels"
+        f"seed set {SEED_LABELS}, {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), budget {task.budget} labels"
     )
-    print("| batch | strategy | labels to 95% | saving vs random | labels to 98% | saving vs random | s/run |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| batch | strategy | labels to 95% | saving vs random | labels to 98% | saving vs random "
+        "| worst point vs random (acc. points @ labels) | below random | s/run |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     from data_labeling_pipeline.active import resolve_strategy
 
     for batch in batches:
         for strategy in strategies:
-            name, ran = strategy, strategy
+            name = strategy
             if strategy == "default":
-                ran = resolve_strategy("auto", k=batch, pool_size=n)
-                name = f"default (= {ran})"
+                name = f"old auto (= {resolve_strategy('auto', k=batch, pool_size=n)})"
+            elif strategy.startswith("auto"):
+                picked = sorted({c for s in seeds for c in results[(task.name, strategy, batch, s)][2][2]})
+                name = f"{strategy} ({', '.join(picked)})"
             cells = []
             for t in range(len(TARGETS)):
-                vals = [results[(task.name, strategy, batch, s)][t] for s in seeds]
-                rnd = [results[(task.name, "random", batch, s)][t] for s in seeds]
+                vals = [results[(task.name, strategy, batch, s)][0][t] for s in seeds]
+                rnd = [results[(task.name, "random", batch, s)][0][t] for s in seeds]
                 cells += [
                     _fmt_labels(vals, task.budget),
                     "" if strategy == "random" else _fmt_saving(vals, rnd, task.budget),
                 ]
+            if strategy == "random":
+                cells += ["", ""]
+            else:
+                worst, at, below = curve_deficit(
+                    [results[(task.name, strategy, batch, s)][2] for s in seeds],
+                    [results[(task.name, "random", batch, s)][2] for s in seeds],
+                )
+                cells += [f"{worst:+.1f} @ {at}", "**yes**" if below else "no"]
             share = f"{batch} ({100 * batch / n:.1f}%)"
-            per_run = spent[(task.name, ran, batch)] / len(seeds)
+            per_run = np.mean([results[(task.name, strategy, batch, s)][1] for s in seeds])
             print(f"| {share} | {name} | " + " | ".join(cells) + f" | {per_run:.1f} |")
 
 
-def run_simulations(names: list, seeds: list, strategies: list, jobs: int) -> None:
+def run_simulations(
+    names: list, seeds: list, strategies: list, jobs: int, *, json_path: str | None = None, batches: str = "10,2%,5%"
+) -> None:
     _one_thread()
     tasks = {name: LOADERS[name]() for name in names}
     _TASKS.update(tasks)
     refs = {name: full_pool_accuracy(task) for name, task in tasks.items()}
-    grid = {}
-    for name, task in tasks.items():
-        n = len(task.pool)
-        grid[name] = sorted({10, 50, max(1, round(0.02 * n))})
-    jobs_list = []
-    for name in names:
-        for batch in grid[name]:
-            # "default" is margin or hybrid: reuse those runs instead of repeating them
-            for strategy in strategies:
-                for seed in seeds:
-                    jobs_list.append((name, strategy, batch, seed, refs[name]))
-    results, spent = {}, {}
+    grid = {name: batch_sizes(len(task.pool), batches) for name, task in tasks.items()}
+    # "default" (auto on the batch size alone) is margin or hybrid: reuse those runs
+    ran = [s for s in strategies if s != "default"]
+    jobs_list = [
+        (name, strategy, batch, seed, refs[name])
+        for name in names
+        for batch in grid[name]
+        for strategy in ran
+        for seed in seeds
+    ]
+    # the slowest runs first, so the two workers finish together
+    jobs_list.sort(key=lambda j: (j[0] != "tweets", j[2], j[1] == "random"))
+    results = {}
     t0 = time.perf_counter()
     if jobs > 1:
         with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(names,)) as pool:
             outs = list(pool.map(_job, jobs_list))
     else:
         outs = [_job(j) for j in jobs_list]
-    for key, value, sec in outs:
-        results[key] = value
-        spent[key[:3]] = spent.get(key[:3], 0.0) + sec
+    for key, value, sec, curve in outs:
+        results[key] = (value, sec, curve)
     from data_labeling_pipeline.active import resolve_strategy
 
-    for name in names:
-        n = len(tasks[name].pool)
-        for batch in grid[name]:
-            for seed in seeds:
-                results[(name, "default", batch, seed)] = results[
-                    (name, resolve_strategy("auto", k=batch, pool_size=n), batch, seed)
-                ]
+    if "default" in strategies:
+        for name in names:
+            n = len(tasks[name].pool)
+            for batch in grid[name]:
+                for seed in seeds:
+                    results[(name, "default", batch, seed)] = results[
+                        (name, resolve_strategy("auto", k=batch, pool_size=n), batch, seed)
+                    ]
     print(f"\nsimulations: {len(jobs_list)} runs in {time.perf_counter() - t0:.0f} s ({jobs} worker(s))")
+    if json_path:
+        import json
+
+        runs = [
+            {
+                "dataset": key[0],
+                "strategy": key[1],
+                "batch": key[2],
+                "seed": key[3],
+                "reference": refs[key[0]],
+                "counts": curve[0],
+                "accuracies": curve[1],
+                "chosen": curve[2],
+                "seconds": sec,
+            }
+            for key, (_, sec, curve) in sorted(results.items())
+            if key[1] != "default"
+        ]
+        with open(json_path, "w", encoding="utf-8") as out:
+            json.dump(runs, out, sort_keys=True, separators=(",", ":"))
     for name in names:
-        print_table(tasks[name], refs[name], grid[name], ["default", *strategies], results, seeds, spent)
+        print_table(tasks[name], refs[name], grid[name], strategies, results, seeds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="2 seeds instead of 10")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10)")
     parser.add_argument("--datasets", default="digits,tweets")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES))
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="simulation processes")
+    parser.add_argument("--batches", default="10,2%,5%", help="batch sizes: counts and shares of the pool")
+    parser.add_argument("--json", default=None, help="also write every run's learning curve to this file")
     parser.add_argument("--scale-only", action="store_true")
     parser.add_argument("--no-scale", action="store_true")
     args = parser.parse_args()
 
     if not args.scale_only:
-        n_seeds = args.seeds or (2 if args.quick else 5)
+        n_seeds = args.seeds or (2 if args.quick else 10)
         strategies = [s for s in args.strategies.split(",") if s]
         if "random" not in strategies:
             strategies.insert(0, "random")
-        for needed in ("margin", "hybrid"):  # "default" reuses them
-            if needed not in strategies:
-                strategies.append(needed)
-        run_simulations([d for d in args.datasets.split(",") if d], list(range(n_seeds)), strategies, args.jobs)
+        if "default" in strategies:
+            for needed in ("margin", "hybrid"):  # "default" reuses them
+                if needed not in strategies:
+                    strategies.append(needed)
+        run_simulations(
+            [d for d in args.datasets.split(",") if d],
+            list(range(n_seeds)),
+            strategies,
+            args.jobs,
+            json_path=args.json,
+            batches=args.batches,
+        )
     if not args.no_scale:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from bench_select_scale import run_scale

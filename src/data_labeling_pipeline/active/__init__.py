@@ -14,12 +14,14 @@ Example:
     [1, 2]
 """
 
+from data_labeling_pipeline.active.badge import badge_pick, gradient_embeddings
 from data_labeling_pipeline.active.committee import bootstrap_committee
 from data_labeling_pipeline.active.distances import min_sq_distances
 from data_labeling_pipeline.active.diversity import kcenter_greedy, kmeans_pp
 from data_labeling_pipeline.active.hybrid import weighted_kmeans, weighted_kmeans_pick
 from data_labeling_pipeline.active.selectors import random_k, top_k
 from data_labeling_pipeline.active.strategy import (
+    COLD_START_PER_CLASS,
     FAMILIES,
     HYBRID_ABOVE,
     PREFILTER_FACTOR,
@@ -28,6 +30,7 @@ from data_labeling_pipeline.active.strategy import (
     resolve_strategy,
     select,
 )
+from data_labeling_pipeline.active.typiclust import typicality, typiclust_pick
 from data_labeling_pipeline.active.utility import (
     COMMITTEE_MEASURES,
     UNCERTAINTY_MEASURES,
@@ -41,6 +44,7 @@ from data_labeling_pipeline.active.utility import (
 )
 
 __all__ = [
+    "COLD_START_PER_CLASS",
     "COMMITTEE_MEASURES",
     "FAMILIES",
     "HYBRID_ABOVE",
@@ -48,9 +52,11 @@ __all__ = [
     "SCORE_KEYS",
     "STRATEGIES",
     "UNCERTAINTY_MEASURES",
+    "badge_pick",
     "bootstrap_committee",
     "consensus_entropy",
     "entropy",
+    "gradient_embeddings",
     "kcenter_greedy",
     "kl_disagreement",
     "kmeans_pp",
@@ -61,6 +67,8 @@ __all__ = [
     "resolve_strategy",
     "select",
     "top_k",
+    "typicality",
+    "typiclust_pick",
     "uncertainty",
     "vote_entropy",
     "weighted_kmeans",

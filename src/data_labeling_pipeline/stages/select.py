@@ -56,6 +56,7 @@ class SelectSummary:
 def run_select(project: Project) -> SelectSummary:
     """Read the pool's predictions and embeddings, pick the batch, write the queue and metrics."""
     from ..active import resolve_strategy, select
+    from ..active.strategy import NEEDS_EMBEDDINGS
     from ..labels import class_names
 
     params = project.params["active_learning"]
@@ -74,15 +75,17 @@ def run_select(project: Project) -> SelectSummary:
 
     if probabilities is not None:
         mode = "model"
+        # auto starts cold (typiclust) while the model has seen few labels per class or batch
         strategy = resolve_strategy(params["strategy"], k=k, pool_size=len(pool),
                                     uncertainty_measure=params["uncertainty_measure"],
                                     committee_measure=params["committee_measure"],
-                                    diversity_method=params["diversity_method"])
+                                    diversity_method=params["diversity_method"],
+                                    n_labeled=len(labelled), n_classes=len(classes))
     else:
         mode = "diversity" if pool_embeddings is not None else "random"
         strategy = params["diversity_method"] if mode == "diversity" else "random"
         probabilities = np.full((len(pool), max(len(classes), 2)), 1.0 / max(len(classes), 2))
-    if strategy in ("kcenter", "kmeans_pp", "hybrid") and pool_embeddings is None:
+    if strategy in NEEDS_EMBEDDINGS and pool_embeddings is None:
         strategy = "margin" if mode == "model" else "random"  # no embeddings: the nearest thing that needs none
     committee = None
     if strategy in ("vote_entropy", "kl_disagreement"):
