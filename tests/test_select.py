@@ -40,7 +40,8 @@ def queue_of(project):
     return [json.loads(line) for line in project.path(QUEUE).read_text("utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("strategy", ["uncertainty", "auto", "hybrid", "committee", "diversity", "random", "entropy"])
+@pytest.mark.parametrize("strategy", ["uncertainty", "auto", "hybrid", "committee", "diversity", "random", "entropy",
+                                      "typiclust", "badge"])
 def test_select_never_picks_labelled_or_waiting_items_and_is_byte_identical(bare_project, strategy):
     project, ids = make_pool(bare_project, strategy=strategy)
     summary = run_select(project)
@@ -96,3 +97,11 @@ def test_select_pool_sample_is_stable_when_items_are_added():
     before = set(sample_pool(ids, 100, seed=3))
     after = set(sample_pool([*ids, *[f"j{k}" for k in range(10)]], 100, seed=3))
     assert len(before) == 100 and len(before - after) <= 10
+
+
+def test_select_auto_starts_cold_with_typiclust_until_enough_labels(bare_project):
+    """10 labels of 3 classes with batches of 5: fewer than 5 per class, so the weak model does not rank yet."""
+    project, _ = make_pool(bare_project, strategy="auto")
+    summary = run_select(project)
+    assert summary.strategy == "typiclust" and {r["strategy"] for r in queue_of(project)} == {"typiclust"}
+    assert "typiclust over the embeddings (a cold start" in summary.describe()
