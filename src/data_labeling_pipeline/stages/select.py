@@ -37,9 +37,10 @@ class SelectSummary:
 
     def describe(self) -> str:
         m = self.metrics
-        model = ("typiclust over the embeddings (a cold start: too few labels per class or batch for the weak "
-                 "model to rank)" if self.strategy == "typiclust" else f"{self.strategy} over the weak model's "
-                                                                      "probabilities")
+        if self.strategy == "typiclust":
+            model = "typiclust over the embeddings (a cold start: too few labels per class or batch to rank by)"
+        else:
+            model = f"{self.strategy} over the weak model's probabilities"
         how = {"model": model,
                "diversity": f"{self.strategy} over the embeddings (no weak model yet)",
                "random": "a seeded random batch (no weak model or embeddings yet)"}[self.mode]
