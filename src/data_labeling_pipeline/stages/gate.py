@@ -17,6 +17,17 @@ from .agree import ANNOTATORS, METRICS, REPORT, REVIEW_METRICS
 
 def run_gate(project: Project) -> list[str]:
     """Evaluate the gate; return the lines to print when it passes, raise GateFailed when not."""
+    result = evaluate_project_gate(project)
+    if not result.passed:
+        lines = ["quality gate failed:", *(f"  - {f}" for f in result.failures),
+                 *(f"  warning: {w}" for w in result.warnings)]
+        raise GateFailed("\n".join(lines))
+    return ["quality gate passed:", *(f"  - {c}" for c in result.passed_checks),
+            *(f"  warning: {w}" for w in result.warnings)]
+
+
+def evaluate_project_gate(project: Project):
+    """The gate's verdict on the project's metrics and params (a :class:`..quality.gate` result)."""
     from ..quality.agree import DEFAULT_METRIC
     from ..quality.gate import evaluate_gate
 
@@ -27,16 +38,10 @@ def run_gate(project: Project) -> list[str]:
         metric = DEFAULT_METRIC[project.params["project"]["task_type"]]
     minimum = q["min_estimated_accuracy"]
     review = _read(project, REVIEW_METRICS) if minimum is not None else None
-    result = evaluate_gate(metrics, annotators, metric=metric, threshold=q["agreement_threshold"],
-                           min_annotator_score=q["min_annotator_kappa"] if q["gate_annotators"] else None,
-                           on_undefined=q["on_undefined"], reasons=report.get("undefined", {}),
-                           review=review, min_estimated_accuracy=minimum)
-    if not result.passed:
-        lines = ["quality gate failed:", *(f"  - {f}" for f in result.failures),
-                 *(f"  warning: {w}" for w in result.warnings)]
-        raise GateFailed("\n".join(lines))
-    return ["quality gate passed:", *(f"  - {c}" for c in result.passed_checks),
-            *(f"  warning: {w}" for w in result.warnings)]
+    return evaluate_gate(metrics, annotators, metric=metric, threshold=q["agreement_threshold"],
+                         min_annotator_score=q["min_annotator_kappa"] if q["gate_annotators"] else None,
+                         on_undefined=q["on_undefined"], reasons=report.get("undefined", {}),
+                         review=review, min_estimated_accuracy=minimum)
 
 
 def _read(project: Project, relative: str) -> dict:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError, GateFailed, ProjectError
+from ..errors import DataError, ProjectError
 from ..project import REVIEW, Project
 from ..records import atomic_write_text
 
@@ -148,16 +148,16 @@ def records_of(project: Project, relative: str, item_ids: set[str]) -> dict[str,
 
 
 def gate_verdict(project: Project) -> dict:
-    """What `dlp gate` says now: ``passed``, ``failed`` or ``unavailable``, with its lines."""
-    from .gate import run_gate
+    """What `dlp gate` says now: ``passed``, ``failed`` or ``unavailable``, with its reasons."""
+    from .gate import evaluate_project_gate
 
     try:
-        lines = run_gate(project)
-    except GateFailed as exc:
-        return {"status": "failed", "lines": [x.strip(" -") for x in str(exc).splitlines()[1:]]}
+        result = evaluate_project_gate(project)
     except ProjectError as exc:
         return {"status": "unavailable", "lines": [str(exc)]}
-    return {"status": "passed", "lines": [x.strip(" -") for x in lines[1:]]}
+    checks = result.passed_checks if result.passed else result.failures
+    return {"status": "passed" if result.passed else "failed",
+            "lines": [*checks, *(f"warning: {w}" for w in result.warnings)]}
 
 
 def _classes(project: Project) -> list[str]:
