@@ -12,7 +12,7 @@ import gc
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,25 @@ try:  # orjson parses ~2x faster; the stdlib parser gives the same objects.
 except ImportError:  # pragma: no cover - orjson comes with dvc
     from json import JSONDecodeError as _DecodeError
     from json import loads as _loads
+
+
+def iter_jsonl(lines: Iterable[bytes], display_path: str, *,
+               keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line, streamed (nothing held but one line).
+
+    ``keep`` skips lines before they are parsed (a byte search for a few items); invalid JSON is
+    a DataError naming ``display_path`` and the line.
+
+    >>> list(iter_jsonl([b'{"a":1}\\n', b"\\n", b'{"a":2}\\n'], "x.jsonl", keep=lambda raw: b"2" in raw))
+    [(3, {'a': 2})]
+    """
+    for line, raw in enumerate(lines, start=1):
+        if (keep is not None and not keep(raw)) or not raw.strip():
+            continue
+        try:
+            yield line, _loads(raw)
+        except (_DecodeError, ValueError) as exc:
+            raise DataError.single(display_path, line, "", f"invalid JSON: {exc}") from None
 
 
 def canonical_line(record: dict) -> str:

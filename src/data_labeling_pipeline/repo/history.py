@@ -33,19 +33,14 @@ class ItemState:
 
 def _matching(rev: Revision, path: str, item_id: str) -> list[dict]:
     """The records of ``item_id`` in a JSONL file: a byte search first, JSON only on hits."""
-    from ..records import _loads
+    from ..records import iter_jsonl
 
     needle = json.dumps(item_id, ensure_ascii=False).encode("utf-8")
-    out = []
     with rev.open(path) as fh:
         if fh is None:
-            return out
-        for raw in fh:
-            if needle in raw:
-                record = _loads(raw)
-                if isinstance(record, dict) and record.get("item_id") == item_id:
-                    out.append(record)
-    return out
+            return []
+        return [record for _, record in iter_jsonl(fh, f"{path}@{rev.name}", keep=lambda raw: needle in raw)
+                if isinstance(record, dict) and record.get("item_id") == item_id]
 
 
 def read_state(rev: Revision, item_id: str) -> ItemState:

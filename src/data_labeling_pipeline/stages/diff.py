@@ -91,14 +91,9 @@ def _loads():
 
 
 def _records(fh, path: str) -> Iterator[tuple[int, dict]]:
-    loads, decode_error = _loads()
-    for line, raw in enumerate(fh, start=1):
-        try:
-            record = loads(raw)
-        except (decode_error, ValueError) as exc:
-            if not raw.strip():
-                continue
-            raise DataError.single(path, line, "", f"invalid JSON: {exc}") from None
+    from ..records import iter_jsonl
+
+    for line, record in iter_jsonl(fh, path):
         if not isinstance(record, dict) or not isinstance(record.get("item_id"), str):
             raise DataError.single(path, line, "$.item_id", "expected a record with a string item_id")
         yield line, record

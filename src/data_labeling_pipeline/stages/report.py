@@ -112,24 +112,19 @@ def read_json(project: Project, relative: str) -> dict | None:
 
 def stream(project: Project, relative: str) -> Iterator[dict]:
     """The records of a JSONL file one at a time (nothing when it does not exist)."""
-    from ..records import _DecodeError, _loads
+    from ..records import iter_jsonl
 
     path = project.path(relative)
     if not path.is_file():
         return
     with open(path, "rb") as fh:
-        for line, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield _loads(raw)
-            except (_DecodeError, ValueError) as exc:
-                raise DataError.single(relative, line, "", f"invalid JSON: {exc}") from None
+        for _, record in iter_jsonl(fh, relative):
+            yield record
 
 
 def records_of(project: Project, relative: str, item_ids: set[str]) -> dict[str, list[dict]]:
     """``item_id -> records`` of a few items: a byte search first, JSON only on the lines that match."""
-    from ..records import _loads
+    from ..records import iter_jsonl
 
     path = project.path(relative)
     out: dict[str, list[dict]] = {}
@@ -139,11 +134,9 @@ def records_of(project: Project, relative: str, item_ids: set[str]) -> dict[str,
                   for i in item_ids)
     pattern = re.compile(b'"item_id":(?:' + b"|".join(keys) + b")[,}]")
     with open(path, "rb") as fh:
-        for raw in fh:
-            if pattern.search(raw):
-                record = _loads(raw)
-                if record.get("item_id") in item_ids:
-                    out.setdefault(record["item_id"], []).append(record)
+        for _, record in iter_jsonl(fh, relative, keep=pattern.search):
+            if record.get("item_id") in item_ids:
+                out.setdefault(record["item_id"], []).append(record)
     return out
 
 
