@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from data_labeling_pipeline.checks import annotation_checker, item_checker
 from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.labels import new_label_schema, record_schemas
-from data_labeling_pipeline.records import Validator, canonical_line, read_records, write_jsonl
+from data_labeling_pipeline.records import (Validator, canonical_bytes, canonical_line, pretty_json_bytes,
+                                            read_records, write_jsonl)
 
 SCHEMA = new_label_schema("image_classification", ["cat", "dog"])
 ANNOTATION = record_schemas(SCHEMA)["annotation"]
@@ -153,3 +154,46 @@ record = st.fixed_dictionaries(
 def test_records_fast_validator_agrees_with_jsonschema(value):
     reference = jsonschema.Draft202012Validator(BOX_SCHEMA).is_valid(value)
     assert Validator(BOX_SCHEMA).is_valid(value) == reference
+
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=True, allow_infinity=True), st.floats(-1e-3, 1e-3), st.floats(1e14, 1e18),
+    st.text(), st.sampled_from(["1e5", ":0.00001", "2026-11-01T10:00:00.000000Z", "\u2028\x00\x1f\x7f", "é😀"]))
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_records_fast_writer_gives_the_canonical_bytes(record):
+    """orjson writes the lines where it can: the bytes must be canonical_line's, or both refuse."""
+    try:
+        expected = (canonical_line(record) + "\n").encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as exc:
+        with pytest.raises(type(exc)):
+            canonical_bytes(record)
+        return
+    assert canonical_bytes(record) == expected
+    try:
+        pretty = (json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    except (ValueError, UnicodeEncodeError) as exc:
+        with pytest.raises(type(exc)):
+            pretty_json_bytes(record)
+        return
+    assert pretty_json_bytes(record) == pretty
+
+
+@pytest.mark.parametrize("value", [1e-05, 9.999e-05, 0.0001, 1e16, 9999999999999998.0, 2**64, 2**70, -0.0, 5e-324])
+def test_records_fast_writer_edge_numbers(value):
+    record = {"x": value, "nested": [{"y": value}], "project": None, "empty": [], "none": {}}
+    assert canonical_bytes(record) == (canonical_line(record) + "\n").encode()
+    assert pretty_json_bytes(record) == (json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_records_fast_writers_refuse_nan_like_the_stdlib():
+    for value in (float("nan"), float("inf"), [1, {"a": float("-inf")}]):
+        with pytest.raises(ValueError):
+            canonical_bytes({"x": value, "y": None})
+        with pytest.raises(ValueError):
+            pretty_json_bytes({"x": value, "y": None})

@@ -14,10 +14,10 @@ def progress_bar(enabled: bool):
     if not enabled or not sys.stderr.isatty():
         return None
 
-    def track(items: Iterable[T], description: str) -> Iterator[T]:
+    def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         from rich.progress import track as rich_track
 
-        sized = items if hasattr(items, "__len__") else list(items)
-        yield from rich_track(sized, description=description, transient=True)
+        sized = items if total is not None or hasattr(items, "__len__") else list(items)
+        yield from rich_track(sized, description=description, total=total, transient=True)
 
     return track

@@ -127,9 +127,14 @@ def _misfit(tasks: list, shape: str, task_type: str, from_name: str, data_key: s
     """Why a config's names do not describe this export (None when they do)."""
     if data_key is None:
         return "its object tag reads no task data key ($name)"
-    used = Counter(name for name, _ in _results(tasks, shape, task_type))
-    if used and from_name not in used:
-        return f"the export's results come from {sorted(used)}, not from the config's control {from_name!r}"
+    used: set[str] = set()
+    for name, _ in _results(tasks, shape, task_type):
+        if name == from_name:  # one result of the control is enough; stop reading
+            break
+        used.add(name)
+    else:
+        if used:
+            return f"the export's results come from {sorted(used)}, not from the config's control {from_name!r}"
     datas = list(_datas(tasks, shape, from_name))
     lacking = sum(1 for data in datas if data_key not in data)
     if datas and lacking:

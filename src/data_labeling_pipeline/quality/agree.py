@@ -41,6 +41,7 @@ The model as an annotator (``model_predictions``, ``model_weight``):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -512,6 +513,7 @@ def _classification_plots(rows: Sequence[Mapping], consensus: Mapping, window: i
     return plots
 
 
+@functools.lru_cache(maxsize=4096)
 def _file_name(annotator: str) -> str:
     """An annotator as a safe file name (e-mails keep their readable form)."""
     return "".join(c if c.isalnum() or c in "@.-_" else "_" for c in annotator)
@@ -587,6 +589,11 @@ def rounded(value: Any, *, numbers_only: bool = True) -> Any:
 
     With ``numbers_only`` booleans become 0/1, as DVC metrics want.
     """
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # the most common leaves, first
+        return value
+    if kind is float:
+        return None if value != value else round(value, DECIMALS)
     if isinstance(value, Mapping):
         return {str(k): rounded(v, numbers_only=numbers_only)
                 for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}

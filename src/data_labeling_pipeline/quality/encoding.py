@@ -134,7 +134,7 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return arr[:0], np.zeros(0, dtype=np.int64)
     if arr.dtype.kind == "O":
-        return _unique(arr)
+        return _unique_objects(arr)
     if arr.dtype.kind in "biuUS" and _is_sorted(arr):
         change = arr[1:] != arr[:-1]
         codes = np.concatenate([[0], np.cumsum(change, dtype=np.int64)])
@@ -164,6 +164,18 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             lookup = np.cumsum(present, dtype=np.int64) - 1
             return (np.flatnonzero(present) + lo).astype(arr.dtype), lookup[arr - lo]
     return _unique(arr)
+
+
+def _unique_objects(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_unique`` of an object column; of strings by hashing (np.unique sorts n Python objects)."""
+    values = arr.tolist()
+    if not all(type(v) is str for v in values):
+        return _unique(arr)
+    vocab = sorted(set(values))
+    index = {v: i for i, v in enumerate(vocab)}
+    uniq = np.empty(len(vocab), dtype=object)
+    uniq[:] = vocab
+    return uniq, np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
 
 
 def _unique(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..project import ANNOTATIONS, CONSENSUS, ITEMS, PREDICTIONS, REVIEW, Project
-from ..records import write_json, write_jsonl
+from ..records import paused_gc, write_json, write_jsonl
 
 CORRECTIONS = "annotations/corrections.jsonl"
 METRICS = "metrics/agreement.json"
@@ -66,6 +66,7 @@ def agree_options(params: dict, label_schema: dict):
     )
 
 
+@paused_gc()
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
     from .schema import read_current

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ..errors import DataError, Problem, ProjectError
 from ..project import ANNOTATIONS, INGESTED, ITEMS, PULLED_PREDICTIONS, Project
-from ..records import ProblemCollector, write_json, write_jsonl
+from ..records import ProblemCollector, paused_gc, write_json, write_jsonl
 
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
@@ -44,13 +44,39 @@ class InboxSource:
         return sorted(p for p in folder.rglob("*.json") if p.is_file())
 
     def documents(self) -> Iterator[tuple[str, Any]]:
+        """One parsed export at a time, so memory holds one file's JSON, not the inbox's."""
         for path in self.files():
             shown = self.project.rel(path)
-            text = path.read_text("utf-8")
-            try:
-                yield shown, json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError.single(shown, exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+            yield shown, load_export(path.read_bytes(), shown)
+
+    def users(self) -> dict[int, str]:
+        """:func:`users_in` of the inbox, parsing only the files that can hold e-mails (snapshots)."""
+        users: dict[int, str] = {}
+        for path in self.files():
+            raw = path.read_bytes()
+            if b'"email"' in raw:
+                users.update(users_in([load_export(raw, self.project.rel(path))]))
+        return users
+
+
+def load_export(raw: bytes, shown: str) -> Any:
+    """The parsed JSON of one export file: orjson (~2.5x faster), else the stdlib's parser.
+
+    The stdlib also reads what orjson refuses (NaN, integers beyond 64 bits) and names the
+    line and column of a syntax error.
+    """
+    import orjson
+
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError.single(shown, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError.single(shown, exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
 
 
 @dataclass
@@ -72,6 +98,7 @@ class PullSummary:
                 f"from {self.files} export files" + (f" ({extra})" if extra else ""))
 
 
+@paused_gc()
 def run_pull(project: Project, *, source: ExportSource | None = None, progress=None) -> PullSummary:
     """Read every export, validate, and write items.jsonl, annotations.jsonl and metrics/pull.json.
 
@@ -86,12 +113,15 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
 
     params, label_schema = project.params, project.label_schema
     source = source or default_source(project)
-    documents = list(source.documents())
-    users = users_in(doc for _, doc in documents)
+    if hasattr(source, "users"):  # the inbox: stream the files, one in memory at a time
+        users, documents, files = source.users(), source.documents(), len(source.files())
+    else:
+        documents = list(source.documents())
+        users, files = users_in(doc for _, doc in documents), len(documents)
     collector = ProblemCollector()
     skip = params["pull"]["on_invalid"] == "skip"
     skipped: list[Problem] = []
-    summary = PullSummary(files=len(documents))
+    summary = PullSummary(files=files)
     items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
     known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
     # Sizes dlp ingest recorded (also of remote images, from their headers) serve boxes without original_width.
@@ -106,7 +136,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
                            params["pull"]["control"])
     bindings: dict[str, dict] = {}
     served = getattr(source, "label_config", None)  # a server says which config each project has
-    for shown, document in progress(documents, "pull") if progress else documents:
+    for shown, document in progress(documents, "pull", total=files) if progress else documents:
         if served is not None and served(shown):
             configs.given(shown, served(shown))
         def parse(image_sizes, document=document, shown=shown):
