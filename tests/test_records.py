@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 from data_labeling_pipeline.checks import annotation_checker, item_checker
 from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.labels import new_label_schema, record_schemas
-from data_labeling_pipeline.records import (Validator, canonical_bytes, canonical_line, pretty_json_bytes,
-                                            read_records, write_jsonl)
+from data_labeling_pipeline.records import (
+    Validator,
+    canonical_bytes,
+    canonical_line,
+    pretty_json_bytes,
+    read_records,
+    write_jsonl,
+)
 
 SCHEMA = new_label_schema("image_classification", ["cat", "dog"])
 ANNOTATION = record_schemas(SCHEMA)["annotation"]

@@ -190,8 +190,9 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict], *, sort: bool 
     rows = sorted(records, key=record_key) if sort else records
     with atomic_binary(path) as fh:
         write, count = fh.write, 0
-        for count, record in enumerate(rows, start=1):
+        for record in rows:
             write(canonical_bytes(record))
+            count += 1
     return count
 
 
