@@ -594,6 +594,18 @@ def rounded(value: Any, *, numbers_only: bool = True) -> Any:
         return value
     if kind is float:
         return None if value != value else round(value, DECIMALS)
+    if kind is dict and all(type(k) is str for k in value):  # records: skip the leaves' calls
+        out = {}
+        for k in sorted(value):
+            v = value[k]
+            leaf = type(v)
+            if leaf is float:
+                out[k] = None if v != v else round(v, DECIMALS)
+            elif leaf is str or leaf is int or v is None:
+                out[k] = v
+            else:
+                out[k] = rounded(v, numbers_only=numbers_only)
+        return out
     if isinstance(value, Mapping):
         return {str(k): rounded(v, numbers_only=numbers_only)
                 for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
