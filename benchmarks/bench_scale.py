@@ -7,10 +7,13 @@ Run by hand (not part of the test suite):
 For each size the parent writes a text-classification project (params.yaml, schema/, no git)
 and its inbox: Label Studio default JSON exports of 100,000 tasks each (3 annotators per task
 from a crowd of 30, each right 80% of the time, 4 classes 40/30/20/10%; the shape of a real
-1.23 export: task and annotation ids, ``completed_by``, ``result``, ``lead_time``, timestamps).
+1.23 export: task and annotation ids, ``completed_by``, ``result``, ``lead_time``, timestamps),
+plus one task in ten that nobody labelled yet (the pool select picks from).
 Each stage (pull, prelabel, agree, select, export with csv + huggingface) then runs in a fresh
 child process, one after the other as ``dvc repro`` would, and reports its wall time and its peak
-RSS (``VmHWM``: getrusage would count the parent's). The peer is what a user writes without the
+RSS (``VmHWM``: getrusage would count the parent's). ``diff`` is ``dlp diff HEAD`` after the
+parent committed the outputs to git and relabelled 1% of the annotations in the workspace (the
+commit and the relabelling are not timed). The peer is what a user writes without the
 tool, in a child of its own: ``pd.read_json`` of each export, one row per annotation, majority vote
 by ``groupby``, ``to_csv`` (no validation, no Dawid-Skene, no review routing: a floor, not an equal).
 """
@@ -32,7 +35,8 @@ PRIOR = (0.4, 0.3, 0.2, 0.1)
 TASKS_PER_FILE = 100_000
 PER_TASK = 3
 N_ANNOTATORS = 30
-STAGES = ("pull", "prelabel", "agree", "select", "export")
+UNLABELLED_EVERY = 10  # every tenth task has no annotation: the pool of select
+STAGES = ("pull", "prelabel", "agree", "select", "export", "diff")
 CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="sentiment" toName="text" choice="single"><Choice value="positive"/><Choice value="negative"/>
@@ -60,7 +64,8 @@ def write_project(root: Path, n_annotations: int, seed: int = 0) -> None:
     (root / "annotations/corrections.jsonl").write_text("", encoding="utf-8")
     rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(3000)]
-    n_tasks = n_annotations // PER_TASK
+    n_labelled = n_annotations // PER_TASK
+    n_tasks = n_labelled + n_labelled // (UNLABELLED_EVERY - 1)
     annotation_id = 0
     for start in range(0, n_tasks, TASKS_PER_FILE):
         tasks = []
@@ -68,7 +73,9 @@ def write_project(root: Path, n_annotations: int, seed: int = 0) -> None:
             truth = int(rng.choice(4, p=PRIOR))
             text = " ".join(rng.choice(words, 10).tolist()) + f" c{truth}"
             annotations = []
-            for who in rng.choice(N_ANNOTATORS, PER_TASK, replace=False).tolist():
+            crowd = [] if t % UNLABELLED_EVERY == UNLABELLED_EVERY - 1 else \
+                rng.choice(N_ANNOTATORS, PER_TASK, replace=False).tolist()
+            for who in crowd:
                 label = truth if rng.random() < 0.8 else int((truth + rng.integers(1, 4)) % 4)
                 annotation_id += 1
                 annotations.append({
@@ -81,7 +88,8 @@ def write_project(root: Path, n_annotations: int, seed: int = 0) -> None:
                     "parent_prediction": None, "parent_annotation": None})
             tasks.append({"id": t + 1, "data": {"text": text}, "annotations": annotations, "predictions": [],
                           "project": 1, "created_at": "2026-11-01T09:00:00.000000Z",
-                          "updated_at": "2026-11-01T09:00:00.000000Z", "inner_id": t + 1, "total_annotations": 3,
+                          "updated_at": "2026-11-01T09:00:00.000000Z", "inner_id": t + 1,
+                          "total_annotations": len(annotations),
                           "cancelled_annotations": 0, "total_predictions": 0})
         path = root / "inbox" / f"export-{start // TASKS_PER_FILE:03d}.json"
         path.write_text(json.dumps(tasks), encoding="utf-8")
@@ -102,7 +110,7 @@ def child(stage: str, root: str) -> dict:
         frames = []
         for path in sorted(Path(root, "inbox").glob("*.json")):
             tasks = pd.read_json(path)
-            rows = tasks[["id", "annotations"]].explode("annotations")
+            rows = tasks[["id", "annotations"]].explode("annotations").dropna(subset=["annotations"])
             frames.append(pd.DataFrame({
                 "task": rows["id"].to_numpy(),
                 "annotator": [a["completed_by"] for a in rows["annotations"]],
@@ -112,6 +120,12 @@ def child(stage: str, root: str) -> dict:
         consensus = votes.sort_values(["task", "n"], ascending=[True, False]).drop_duplicates("task")
         consensus.to_csv(Path(root, "pandas_consensus.csv"), index=False)
         detail = f"{len(table)} annotations, {len(consensus)} items"
+    elif stage == "diff":
+        from data_labeling_pipeline.stages.diff import run_diff
+
+        result = run_diff("HEAD", None, fmt="json", start=Path(root))
+        totals = result.report["totals"]
+        detail = f"relabels {totals.get('relabels')}, consensus flips {totals.get('consensus_flips')}"
     else:
         from data_labeling_pipeline.project import Project
 
@@ -121,6 +135,26 @@ def child(stage: str, root: str) -> dict:
         summary = run(project, verify=False) if stage == "export" else run(project)
         detail = summary.describe().splitlines()[0][:110]
     return {"seconds": round(time.perf_counter() - started, 2), "peak_mib": round(vmhwm_mib()), "detail": detail}
+
+
+def prepare_diff(root: Path, every: int = 100) -> None:
+    """Commit the project, then relabel one annotation in ``every`` in the workspace (the change dlp diff reads)."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("add", "params.yaml", "schema", "annotations", "metrics")
+    git("-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "labels")
+    path = root / "annotations" / "annotations.jsonl"
+    changed = path.with_suffix(".tmp")
+    with path.open("rb") as source, changed.open("wb") as target:
+        for n, line in enumerate(source):
+            if n % every == 0:
+                record = json.loads(line)
+                record["label"] = CLASSES[(CLASSES.index(record["label"]) + 1) % len(CLASSES)]
+                line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
+            target.write(line)
+    changed.replace(path)
 
 
 def run_child(stage: str, root: Path) -> dict:
@@ -153,6 +187,8 @@ def main() -> None:
                   flush=True)
             table[size] = {}
             for stage in [*stages, "pandas"]:
+                if stage == "diff":
+                    prepare_diff(folder)
                 table[size][stage] = row = run_child(stage, folder)
                 print(f"  {stage:9} {row['seconds']!s:>8} s {row['peak_mib']!s:>6} MiB  {row['detail']}", flush=True)
         finally:
