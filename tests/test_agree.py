@@ -399,3 +399,47 @@ def test_agree_multilabel_project_runs_pull_prelabel_agree_select_export(bare_pr
     assert [names[k] for k in rows["m006"]["labels"]] == ["politics", "tech"] and rows["m000"]["labels"] == []
     header = project.path("labeled_data/csv/train.csv").read_text("utf-8").splitlines()[0]
     assert header == "item_id,text,label:sports,label:politics,label:tech"
+
+
+def crowd_export(n_tasks=600, n_annotators=12, per_task=3, seed=0):
+    """A Label Studio default export of a crowd of varied accuracy (3 annotators per task)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    classes = PROJECTS["textcls"][1]
+    accuracy = np.linspace(0.45, 0.95, n_annotators)
+    tasks, annotation_id = [], 0
+    for t in range(n_tasks):
+        truth = int(rng.choice(3, p=[0.5, 0.3, 0.2]))
+        annotations = []
+        for who in rng.choice(n_annotators, per_task, replace=False).tolist():
+            label = truth if rng.random() < accuracy[who] else int((truth + rng.integers(1, 3)) % 3)
+            annotation_id += 1
+            annotations.append({"id": annotation_id, "completed_by": who + 1, "task": t + 1, "project": 1,
+                                "result": [{"type": "choices", "from_name": "sentiment", "to_name": "text",
+                                            "value": {"choices": [classes[label]]}}],
+                                "created_at": f"2026-11-01T10:{t % 60:02d}:{annotation_id % 60:02d}Z"})
+        tasks.append({"id": t + 1, "project": 1, "data": {"text": f"text {t}"}, "annotations": annotations})
+    return tasks
+
+
+@pytest.mark.slow
+def test_agree_dask_engine_writes_the_bytes_of_a_local_run(bare_project):
+    """quality.engine: dask fits Dawid-Skene over item shards on a LocalCluster: same outputs, byte for byte."""
+    outputs = {}
+    for engine in ("local", "dask"):
+        project = bare_project(*PROJECTS["textcls"], quality={"engine": engine, "shards": 3})
+        project.path("inbox/export.json").write_text(json.dumps(crowd_export()), encoding="utf-8")
+        run_pull(project)
+        run_agree(project)
+        outputs[engine] = {p.relative_to(project.root).as_posix(): p.read_bytes()
+                           for folder in ("annotations", "metrics", "reports", "plots")
+                           for p in sorted(project.path(folder).rglob("*")) if p.is_file()}
+        shutil.rmtree(project.root)  # the next engine's project takes the same folder
+    assert outputs["dask"] == outputs["local"]
+    consensus = jsonl_bytes(outputs["dask"]["annotations/consensus.jsonl"])
+    assert len(consensus) == 600 and {c["method"] for c in consensus} == {"dawid_skene"}
+
+
+def jsonl_bytes(raw):
+    return [json.loads(line) for line in raw.decode("utf-8").splitlines()]

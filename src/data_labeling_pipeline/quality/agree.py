@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -119,6 +119,8 @@ class AgreeOptions:
     spot_check_rate: float = 0.1
     seed: int = 0
     n_resamples: int = 200
+    # Fits Dawid-Skene on an encoded table elsewhere (``quality.engine: dask``); None: in this process.
+    fit_table: Callable[..., DawidSkene] | None = None
 
     @property
     def headline(self) -> str:
@@ -250,6 +252,13 @@ class _Fit:
     model: dict[str, Any] = field(default_factory=dict)  # the model's figures for the metrics
 
 
+def _dawid_skene(options: AgreeOptions, items, who, labels, *, classes, truth) -> DawidSkene:
+    """Dawid-Skene fitted here, or by ``options.fit_table`` (map-reduce over shards: the same fit)."""
+    if options.fit_table is None:
+        return DawidSkene(seed=options.seed).fit(items, who, labels, classes=classes, truth=truth)
+    return options.fit_table(encode_long(items, who, labels, classes=classes), truth=truth, seed=options.seed)
+
+
 def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _ModelVotes | None) -> _Fit:
     human = encode_long(items, who, labels, classes=classes)
     position = {item: i for i, item in enumerate(human.items.tolist())}
@@ -262,11 +271,10 @@ def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _Mode
     if votes and len(mine) and votes.name in set(human.annotators.tolist()):
         raise DataError.single(_WHERE, None, "model_name", f"{votes.name!r} is also a human annotator's name")
     with_model = add_model_votes(items, who, labels, m_items, m_labels, name=votes.name) if weight is not None else None
-    seed = options.seed
 
     dropped = None
     if options.consensus_method == "dawid_skene" and weight == "auto":
-        fitted = DawidSkene(seed=seed).fit(*with_model, classes=classes, truth=truth)
+        fitted = _dawid_skene(options, *with_model, classes=classes, truth=truth)
         skill = fitted.skills()
         if not fitted.above_chance(votes.name, len(mine)):
             # No better than always naming the commonest class: it carries no signal, only noise (measured
@@ -282,7 +290,7 @@ def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _Mode
             out = _Fit(consensus, fitted.holdout_probas_, fitted, fitted, (*with_model, consensus, fitted),
                        {"model_ds_accuracy": skill[votes.name]})
         else:
-            model = DawidSkene(seed=seed).fit(items, who, labels, classes=classes, truth=truth)
+            model = _dawid_skene(options, items, who, labels, classes=classes, truth=truth)
             consensus = model.consensus()
             out = _Fit(consensus, model.holdout_probas_, model, model, (items, who, labels, consensus, model))
             if weight is not None:
@@ -296,7 +304,7 @@ def _fit(items, who, labels, classes, truth, options: AgreeOptions, votes: _Mode
     else:
         consensus = majority_vote_table(human)
         columns = with_model if with_model is not None else (items, who, labels)
-        calibration = DawidSkene(seed=seed).fit(*columns, classes=classes, truth=truth)
+        calibration = _dawid_skene(options, *columns, classes=classes, truth=truth)
         out = _Fit(consensus, np.asarray(calibration.holdout_probas_), calibration, None,
                    (items, who, labels, consensus, None))
         if weight is not None:

@@ -19,6 +19,67 @@ from data_labeling_pipeline.quality.consensus import ConsensusResult, consensus_
 from data_labeling_pipeline.quality.encoding import LongTable, category_counts, encode_long, item_bounds
 
 
+def log_parameters(priors: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log priors and log confusions as classes x (annotator, given label), what :func:`e_step` gathers.
+
+    Clipped so that smoothing=0 cannot produce log(0) = -inf and then NaN posteriors.
+    """
+    n_ann, k = conf.shape[0], len(priors)
+    log_conf = np.log(np.maximum(conf, 1e-300)).transpose(1, 0, 2).reshape(k, n_ann * k)
+    return np.log(np.maximum(priors, 1e-300)), log_conf
+
+
+def e_step(log_prior: np.ndarray, log_conf: np.ndarray, group: np.ndarray,
+           item_starts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Classes x items posterior and the summed log-likelihood of annotations sorted by item.
+
+    Log posterior = log prior + the log confusion entries of the item's annotations
+    (``group``: annotator * k + given label of each; ``item_starts``: where each item begins).
+    """
+    loglik = np.add.reduceat(np.take(log_conf, group, axis=1), item_starts, axis=1)
+    loglik += log_prior[:, None]
+    top = loglik.max(0)
+    post = np.exp(loglik - top)
+    norm = post.sum(0)
+    post /= norm
+    return post, float((np.log(norm) + top).sum())
+
+
+def soft_counts(post: np.ndarray, item_of_group_row: np.ndarray, group_present: np.ndarray,
+                group_starts: np.ndarray, n_groups: int) -> np.ndarray:
+    """True class x (annotator, given label) posterior mass, from annotations sorted by group."""
+    sums = np.zeros((post.shape[0], n_groups))
+    sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
+    return sums
+
+
+def annotator_counts(soft: np.ndarray, k: int) -> np.ndarray:
+    """:func:`soft_counts` laid out as annotator x true class x given label."""
+    return soft.reshape(k, -1, k).transpose(1, 0, 2)
+
+
+def holdout_rows(table: LongTable, post: np.ndarray, log_prior: np.ndarray, pseudo: np.ndarray) -> np.ndarray:
+    """Items x classes posterior of each item under counts without its own soft votes (see ``_holdout``).
+
+    Args:
+        table: The annotations (or one shard of them).
+        post: Items x classes posterior of the table's items.
+        log_prior: Log class priors.
+        pseudo: Annotator x true x given pseudo-counts of the whole fit (:meth:`DawidSkene.pseudo_counts`).
+    """
+    a, g, it = table.annotator, table.label, table.item
+    own = post[it]  # annotation rows x true classes: this item's own contribution, taken back out
+    numerator = np.maximum(pseudo[a, :, g] - own, 1e-300)
+    denominator = np.maximum(pseudo.sum(2)[a] - own, 1e-300)
+    loglik = np.zeros_like(post)
+    np.add.at(loglik, it, np.log(numerator) - np.log(denominator))
+    loglik += log_prior
+    loglik -= loglik.max(1, keepdims=True)
+    out = np.exp(loglik)
+    out /= out.sum(1, keepdims=True)
+    return out
+
+
 class DawidSkene:
     """Dawid-Skene consensus with per-annotator confusion matrices, fitted by EM.
 
@@ -130,6 +191,7 @@ class DawidSkene:
             self.confusions_ = np.zeros((n_ann, k, k))
             self.skills_ = np.zeros(n_ann)
             self.n_iter_, self.converged_, self.log_likelihood_ = 0, True, 0.0
+            self.degenerate_ = False
             self.labels_ = np.array([], dtype=object)
             self._consensus = consensus_from_probas(table, self.probas_, method="dawid_skene", votes=votes)
             return self
@@ -157,19 +219,10 @@ class DawidSkene:
         while n_iter < self.max_iter:
             n_iter += 1
             priors, conf = self._m_step(post, item_of_group_row, group_present, group_starts, n_ann, k)
-            # E-step: log posterior = log prior + sum of log confusion entries of the item's annotations.
-            # Clipped so that smoothing=0 cannot produce log(0) = -inf and then NaN posteriors.
-            log_conf = np.log(np.maximum(conf, 1e-300)).transpose(1, 0, 2).reshape(k, n_ann * k)
-            log_prior = np.log(np.maximum(priors, 1e-300))
-            loglik = np.add.reduceat(np.take(log_conf, group, axis=1), item_starts, axis=1)
-            loglik += log_prior[:, None]
-            top = loglik.max(0)
-            post = np.exp(loglik - top)
-            norm = post.sum(0)
-            post /= norm
+            post, ll_sum = e_step(*log_parameters(priors, conf), group, item_starts)
             post[:, clamp_rows] = 0.0
             post[clamp_cols, clamp_rows] = 1.0
-            ll = float((np.log(norm) + top).sum() / n_ann_rows)
+            ll = ll_sum / n_ann_rows
             if abs(ll - prev_ll) < self.tol:
                 self.converged_ = True
                 break
@@ -199,11 +252,20 @@ class DawidSkene:
 
     def _m_step(self, post, item_of_group_row, group_present, group_starts, n_ann: int, k: int):
         """Class priors and confusion rows from the current posterior (classes x items)."""
-        priors = post.sum(1) + self.smoothing
+        return self.m_step_from_sums(post.sum(1), soft_counts(post, item_of_group_row, group_present, group_starts,
+                                                              n_ann * k))
+
+    def m_step_from_sums(self, prior_sums: np.ndarray, soft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class priors and confusion rows from summed statistics (the M-step; sums of shards add up).
+
+        Args:
+            prior_sums: Posterior mass per true class.
+            soft: True class x (annotator, given label) posterior mass (:func:`soft_counts`).
+        """
+        k = len(prior_sums)
+        priors = prior_sums + self.smoothing
         priors /= priors.sum()
-        sums = np.zeros((k, n_ann * k))  # true class x (annotator, given label)
-        sums[:, group_present] = np.add.reduceat(np.take(post, item_of_group_row, axis=1), group_starts, axis=1)
-        conf = sums.reshape(k, n_ann, k).transpose(1, 0, 2)  # annotator, true, given
+        conf = annotator_counts(soft, k)
         conf = conf + self._one_coin_prior(conf) + self.smoothing
         row_sum = conf.sum(2, keepdims=True)
         conf /= np.where(row_sum > 0, row_sum, 1.0)
@@ -228,19 +290,14 @@ class DawidSkene:
         counts = np.zeros((n_ann, k, k))
         for t in range(k):
             counts[:, t, :] = np.bincount(a * k + g, weights=post[it, t], minlength=n_ann * k).reshape(n_ann, k)
-        pseudo = counts + self._one_coin_prior(counts) + self.smoothing
-        own = post[it]  # annotation rows x true classes
-        numerator = np.maximum(pseudo[a, :, g] - own, 1e-300)
-        denominator = np.maximum(pseudo.sum(2)[a] - own, 1e-300)
-        loglik = np.zeros_like(post)
-        np.add.at(loglik, it, np.log(numerator) - np.log(denominator))
-        loglik += np.log(np.maximum(priors, 1e-300))
-        loglik -= loglik.max(1, keepdims=True)
-        out = np.exp(loglik)
-        out /= out.sum(1, keepdims=True)
+        out = holdout_rows(table, post, np.log(np.maximum(priors, 1e-300)), self.pseudo_counts(counts))
         out[clamp_rows] = 0.0
         out[clamp_rows, clamp_cols] = 1.0
         return out
+
+    def pseudo_counts(self, counts: np.ndarray) -> np.ndarray:
+        """Annotator x true x given soft counts plus the one-coin shrinkage and the smoothing."""
+        return counts + self._one_coin_prior(counts) + self.smoothing
 
     def _one_coin_prior(self, counts: np.ndarray) -> np.ndarray:
         """Pseudo-counts pulling each confusion row toward the annotator's own one-coin row.

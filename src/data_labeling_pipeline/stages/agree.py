@@ -10,9 +10,12 @@ The computations live in `quality.agree`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +69,22 @@ def agree_options(params: dict, label_schema: dict):
     )
 
 
+@contextmanager
+def dawid_skene_engine(quality: dict):
+    """None (fit in this process), or with ``quality.engine: dask`` a fit over item shards on a cluster.
+
+    The cluster (``quality.scheduler``, or a LocalCluster) lives as long as the block.
+    """
+    if quality["engine"] != "dask":
+        yield None
+        return
+    from ..cluster import dask_client
+    from ..quality.dawid_skene_shards import fit_sharded
+
+    with dask_client(quality["scheduler"]) as client:
+        yield functools.partial(fit_sharded, client=client, shards=quality["shards"])
+
+
 @paused_gc()
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
@@ -76,9 +95,11 @@ def run_agree(project: Project) -> AgreeSummary:
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
     predictions, name = model_predictions(project, items)
-    result = agree(annotations, item_ids=items, decisions=decisions, options=options,
-                   model_predictions=predictions, model_weight=project.params["quality"]["model_votes"],
-                   model_name=name, model_accuracy=model_accuracy(project) if predictions else None)
+    with dawid_skene_engine(project.params["quality"]) as fit_table:
+        result = agree(annotations, item_ids=items, decisions=decisions,
+                       options=dataclasses.replace(options, fit_table=fit_table),
+                       model_predictions=predictions, model_weight=project.params["quality"]["model_votes"],
+                       model_name=name, model_accuracy=model_accuracy(project) if predictions else None)
     result.metrics["n_corrections"] = sum((d.get("source") or {}).get("kind") == "correction"
                                           for d in decisions.values())
     relabel = relabel_needed(project, annotations, decisions, result.consensus)

@@ -253,26 +253,14 @@ def _inputs(project: Project, items: list[dict], kind: str) -> list[str]:
 
 def _dask_features(paths: list[str], item_ids: list[str], options: dict) -> tuple[np.ndarray, dict[int, str]]:
     """Features of hash shards on a dask.distributed cluster, put back in item order, and the unreadable rows."""
-    from ..errors import require
+    from ..cluster import dask_client
 
-    distributed = require("dask.distributed", "dask")
     shards = [[row for row, item_id in enumerate(item_ids) if shard_of(item_id, options["shards"]) == s]
               for s in range(options["shards"])]
-    cluster = None
-    if options["scheduler"]:
-        client = distributed.Client(options["scheduler"])
-    else:
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
-        client = distributed.Client(cluster)
-    try:
+    with dask_client(options["scheduler"]) as client:
         futures = [client.submit(featurize_reachable, [paths[r] for r in rows], pure=False)
                    for rows in shards if rows]
         results = client.gather(futures)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     from ..models.features import feature_dim
 
     out = np.zeros((len(paths), feature_dim()), dtype=np.float32)
