@@ -175,3 +175,54 @@ def test_pull_keeps_the_predictions_annotators_saw(bare_project, key):
                 for t in TRUTH["projects"][key]["tasks"] for p in t["predictions"]}
     assert {(r["item_id"], r["model_version"], r["source"]["prediction"]) for r in pulled} == expected
     assert summary.counts["pulled_predictions"] == len(expected) > 0
+
+
+def pulled_bytes(project) -> dict[str, bytes]:
+    names = ["annotations/items.jsonl", "annotations/annotations.jsonl", "annotations/pulled_predictions.jsonl",
+             "metrics/pull.json", "reports/pull.json"]
+    return {name: project.path(name).read_bytes() for name in names}
+
+
+@pytest.mark.parametrize("key", sorted(PROJECTS))
+@pytest.mark.parametrize("on_invalid", ["fail", "skip"])
+def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on_invalid):
+    """Records spilled to disk runs every 1 or 3 (an external merge sort) give the in-memory pull's bytes.
+
+    Three export shapes of one project (the same annotations twice: superseded across files),
+    predictions, and under ``skip`` a bad label and a bad region that must stay out, in the same order.
+    """
+    project = project_with(bare_project, key, f"{key}.export.json", f"{key}.snapshot.json", f"{key}.min.json")
+    if on_invalid == "skip":
+        project.path("params.yaml").write_text(
+            project.path("params.yaml").read_text().replace("on_invalid: fail", "on_invalid: skip"))
+        tasks = json.loads((LS / f"{key}.export.json").read_text("utf-8"))
+        for task in tasks[1:4]:
+            for result in task["annotations"][0]["result"]:
+                for name in ("choices", "labels", "rectanglelabels"):
+                    if name in result["value"]:
+                        result["value"][name] = ["sarcastic"]
+        project.path("inbox/later.json").write_text(json.dumps(tasks), encoding="utf-8")
+    outputs = {}
+    for spill_every in (None, 1, 3):
+        summary = run_pull(project, spill_every=spill_every)
+        outputs[spill_every] = pulled_bytes(project)
+        assert not list(project.path("annotations").glob(".pull-*"))  # the runs are removed
+    assert outputs[1] == outputs[None] and outputs[3] == outputs[None]
+    assert summary.annotations == len(truth_pairs(key))
+    if on_invalid == "skip":
+        assert summary.counts["problems_skipped"] >= 3
+
+
+def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_project):
+    project = project_with(bare_project, "textcls", "textcls.snapshot.json")
+    tasks = json.loads((LS / "textcls.export.json").read_text("utf-8"))
+    for n, task in enumerate(tasks):  # ids beyond the schema's 512 characters: items and annotations fail
+        task["data"]["item_id"] = f"{(n * 7919) % 13:02d}" + "x" * 600
+    project.path("inbox/later.json").write_text(json.dumps(tasks), encoding="utf-8")
+    messages = []
+    for spill_every in (None, 1):
+        with pytest.raises(DataError) as caught:
+            run_pull(project, spill_every=spill_every)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and messages[0].count("is too long") >= 2 * len(tasks)
+    assert not project.path("annotations/annotations.jsonl").exists()  # nothing half-written

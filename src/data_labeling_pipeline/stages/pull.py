@@ -8,16 +8,19 @@ before anything is written, so a bad line leaves the previous outputs as they we
 
 from __future__ import annotations
 
+import heapq
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from ..errors import DataError, Problem, ProjectError
 from ..project import ANNOTATIONS, INGESTED, ITEMS, PULLED_PREDICTIONS, Project
-from ..records import ProblemCollector, paused_gc, write_json, write_jsonl
+from ..records import ProblemCollector, atomic_binary, paused_gc, record_key, write_json
 
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
@@ -99,17 +102,23 @@ class PullSummary:
 
 
 @paused_gc()
-def run_pull(project: Project, *, source: ExportSource | None = None, progress=None) -> PullSummary:
+def run_pull(project: Project, *, source: ExportSource | None = None, progress=None,
+             spill_every: int | None = None) -> PullSummary:
     """Read every export, validate, and write items.jsonl, annotations.jsonl and metrics/pull.json.
 
     With ``pull.on_invalid: fail`` (the default) any problem stops the stage and nothing
     is written. With ``skip``, bad regions and annotations are left out, counted in
     metrics/pull.json and listed in reports/pull.json; invalid JSON and bad items still fail.
+
+    Memory holds one export file and ``spill_every`` records (:mod:`..sorted_runs`): the parsed
+    records wait in sorted runs on disk and are merged by item, so items, their annotations and
+    predictions are checked and written together, one item at a time.
     """
     from ..labels import class_names
     from ..labelstudio.binding import describe
     from ..labelstudio.exports import parse_export
     from ..migrations import historical_names, remap_records
+    from ..sorted_runs import SPILL_EVERY, SortedRuns
 
     params, label_schema = project.params, project.label_schema
     source = source or default_source(project)
@@ -122,72 +131,258 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     skip = params["pull"]["on_invalid"] == "skip"
     skipped: list[Problem] = []
     summary = PullSummary(files=files)
-    items = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
-    known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in items.items()}
+    ingested = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
+    known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in ingested.items()}
     # Sizes dlp ingest recorded (also of remote images, from their headers) serve boxes without original_width.
-    sizes = {item_id: (item["data"]["width"], item["data"]["height"]) for item_id, item in items.items()
+    sizes = {item_id: (item["data"]["width"], item["data"]["height"]) for item_id, item in ingested.items()
              if item["data"].get("width") and item["data"].get("height")}
-    size_of_image = {items[item_id]["data"]["image"]: size for item_id, size in sizes.items()}
-    annotations: list[dict] = []
-    predictions: list[dict] = []
+    size_of_image = {ingested[item_id]["data"]["image"]: size for item_id, size in sizes.items()}
     # Exports made before a rename or merge carry old names: read them, then re-map (migrations).
     readable = class_names(label_schema) + historical_names(label_schema)
     configs = LabelConfigs(project, params["pull"]["inbox"], readable, label_schema["task_type"],
                            params["pull"]["control"])
     bindings: dict[str, dict] = {}
     served = getattr(source, "label_config", None)  # a server says which config each project has
-    for shown, document in progress(documents, "pull", total=files) if progress else documents:
-        if served is not None and served(shown):
-            configs.given(shown, served(shown))
-        def parse(image_sizes, document=document, shown=shown):
-            return parse_export(document, task_type=label_schema["task_type"], classes=readable,
-                                multi_label=label_schema.get("multi_label", False), source_file=shown,
-                                schema_version=label_schema["schema_version"], users=users, known_items=known,
-                                label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
-                                data_key=params["pull"].get("data_key"), image_sizes=image_sizes)
+    scratch_parent = project.path(ANNOTATIONS).parent
+    scratch_parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pull-", dir=scratch_parent) as scratch:
+        every = spill_every or SPILL_EVERY
+        runs = PulledRuns(*(SortedRuns(Path(scratch, name), key=key, spill_every=every) for name, key in
+                            (("items", _item_key), ("annotations", record_key), ("predictions", record_key))),
+                          n_ingested=len(ingested))
+        for item in ingested.values():  # first: an ingested item wins over the same item in an export
+            runs.items.add(item)
+        del ingested
+        for shown, document in progress(documents, "pull", total=files) if progress else documents:
+            if served is not None and served(shown):
+                configs.given(shown, served(shown))
+            def parse(image_sizes, document=document, shown=shown):
+                return parse_export(document, task_type=label_schema["task_type"], classes=readable,
+                                    multi_label=label_schema.get("multi_label", False), source_file=shown,
+                                    schema_version=label_schema["schema_version"], users=users, known_items=known,
+                                    label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
+                                    data_key=params["pull"].get("data_key"), image_sizes=image_sizes)
 
-        parsed = parse(sizes)
-        # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
-        by_image = {item["item_id"]: size_of_image[item["data"]["image"]] for item in parsed.items
-                    if not item["data"].get("width") and item["data"].get("image") in size_of_image}
-        if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
-            parsed = parse({**sizes, **by_image})
-        if parsed.binding is not None:
-            bindings[shown] = describe(parsed.binding)
-        (skipped.extend if skip else collector.add)(one_size_problem(shown, parsed.problems, parsed.items))
-        summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
-        for item in parsed.items:
-            if item["item_id"] not in items:
-                items[item["item_id"]] = item
-                summary.items_from_exports += 1
-        annotations.extend(remap_records(label_schema, parsed.annotations))
-        predictions.extend(remap_records(label_schema, parsed.predictions))
-    collector.raise_if_any()
-    summary.counts["images_without_size"] = _complete_image_sizes(project, items)
-    if skip:  # an invalid annotation must not win over a valid one of the same annotator
-        annotations = _without_invalid(project, annotations, skipped)
-    kept, superseded = newest_per_annotator(annotations)
-    summary.counts["superseded_across_files"] = superseded
-    kept = _validate(project, items, kept, collector, skipped if skip else None)
-    collector.raise_if_any()
-    summary.counts["predictions_accepted"] = mark_accepted(kept, predictions)
+            parsed = parse(sizes)
+            # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
+            by_image = {item["item_id"]: size_of_image[item["data"]["image"]] for item in parsed.items
+                        if not item["data"].get("width") and item["data"].get("image") in size_of_image}
+            if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
+                parsed = parse({**sizes, **by_image})
+            if parsed.binding is not None:
+                bindings[shown] = describe(parsed.binding)
+            (skipped.extend if skip else collector.add)(one_size_problem(shown, parsed.problems, parsed.items))
+            summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
+            for item in parsed.items:
+                runs.items.add(item)
+            for record in remap_records(label_schema, parsed.annotations):
+                runs.annotations.add(record)
+            for record in remap_records(label_schema, parsed.predictions):
+                runs.predictions.add(record)
+            document = parsed = parse = None  # noqa: F841 - free this export before reading the next
+        collector.raise_if_any()
+        with ExitStack() as outputs:
+            out = {name: outputs.enter_context(atomic_binary(project.path(name)))
+                   for name in (ITEMS, ANNOTATIONS, PULLED_PREDICTIONS)}
+            joined = join_by_item(project, runs, out, skip=skip)
+            if joined.fatal:
+                raise DataError(joined.fatal, truncated=joined.truncated)
+            if hasattr(source, "commit"):
+                source.commit()
+    skipped.extend(joined.skipped)
+    summary.counts["images_without_size"] = joined.images_without_size
+    summary.counts["superseded_across_files"] = joined.superseded
+    summary.counts["predictions_accepted"] = joined.accepted
     summary.counts["problems_skipped"] = len(skipped)
-    summary.items, summary.annotations = len(items), len(kept)
-    summary.annotators = len({a["annotator"] for a in kept})
-    write_jsonl(project.path(ITEMS), items.values())
-    pulled = _valid_predictions(project, newest_predictions(predictions), items, skipped if skip else None, collector)
-    collector.raise_if_any()
-    summary.counts["pulled_predictions"] = len(pulled)
-    if hasattr(source, "commit"):
-        source.commit()
-    write_jsonl(project.path(ANNOTATIONS), kept)
-    write_jsonl(project.path(PULLED_PREDICTIONS), pulled)
+    summary.counts["pulled_predictions"] = joined.predictions
+    summary.items, summary.items_from_exports = joined.items, joined.items_from_exports
+    summary.annotations, summary.annotators = joined.annotations, len(joined.annotators)
     write_json(project.path(METRICS), summary.metrics())
     write_json(project.path(REPORT), {"on_invalid": params["pull"]["on_invalid"], "bindings": bindings,
                                       "label_configs": configs.report(),
                                       "fetched": getattr(source, "fetched", {}),
                                       "problems_skipped": [str(p) for p in skipped]})
     return summary
+
+
+@dataclass
+class PulledRuns:
+    """What the exports held, in sorted runs: items (ingested ones first), annotations, predictions."""
+
+    items: Any  # SortedRuns
+    annotations: Any
+    predictions: Any
+    n_ingested: int = 0
+
+
+@dataclass
+class Joined:
+    """The outcome of :func:`join_by_item`: counts, and the problems in the order a user reads them."""
+
+    items: int = 0
+    items_from_exports: int = 0
+    annotations: int = 0
+    annotators: set = field(default_factory=set)
+    predictions: int = 0
+    accepted: int = 0
+    superseded: int = 0
+    images_without_size: int = 0
+    fatal: list[Problem] = field(default_factory=list)
+    truncated: bool = False
+    skipped: list[Problem] = field(default_factory=list)
+
+
+def join_by_item(project: Project, runs: PulledRuns, out: dict[str, Any], *, skip: bool) -> Joined:
+    """Merge the runs by item id and write each item, its annotations and predictions to ``out``.
+
+    Per item: the first record of its id wins (ingested, then export order); its size is
+    completed (:func:`_complete_image_size`); of one annotator's annotations the newest valid
+    one is kept; predictions are the newest per model version. Problems keep the order of the
+    in-memory pull: items first, then annotations in the order they were read, then predictions
+    (those only when nothing else failed); at most :data:`MAX_ERRORS` are kept.
+    """
+    from ..checks import annotation_checker
+    from ..records import MAX_ERRORS, canonical_bytes
+
+    validators = project.validators
+    joined = Joined()
+    item_problems, annotation_problems, prediction_problems = (_FirstProblems(MAX_ERRORS) for _ in range(3))
+    invalid_skipped, annotation_skipped, prediction_skipped = [], [], []
+    recorded = _recorded_sizes(runs.items) if _has_images(project) else {}
+    write_item, write_annotation, write_prediction = (out[name].write for name in
+                                                      (ITEMS, ANNOTATIONS, PULLED_PREDICTIONS))
+    for item_id, item, arrival, labelled, predictions in _by_item(runs):
+        items = {}
+        if item is not None:
+            joined.items += 1
+            joined.items_from_exports += arrival >= runs.n_ingested
+            joined.images_without_size += _complete_image_size(project, item, recorded)
+            item_problems.add(arrival, validators["item"].problems(item, ITEMS, None))
+            write_item(canonical_bytes(item))
+            items = {item_id: item}
+        check = annotation_checker(items)
+        kept = []
+        for group in _annotator_groups(labelled):
+            if skip:  # an invalid annotation must not win over a valid one of the same annotator
+                group = [(a, r) for a, r in group if not _skipped_invalid(validators, r, a, invalid_skipped)]
+                if not group:
+                    continue
+            first, best = group[0]
+            for _, record in group[1:]:
+                if _age(record) > _age(best):
+                    best = record
+            joined.superseded += len(group) - 1
+            where = (best.get("source") or {}).get("file", ANNOTATIONS)
+            found = validators["annotation"].problems(best, where, None)
+            if not found:
+                found = [Problem(where, None, f"{name} (item {best['item_id']!r}, {best['annotator']})", message)
+                         for name, message in check(best)]
+            if found and skip:
+                annotation_skipped.append((first, found))
+                continue
+            annotation_problems.add(first, found)
+            kept.append(best)
+        joined.accepted += mark_accepted(kept, [r for _, r in predictions])
+        for record in kept:  # in annotator order, as the groups
+            joined.annotations += 1
+            joined.annotators.add(record["annotator"])
+            write_annotation(canonical_bytes(record))
+        for record in newest_predictions([r for _, r in predictions]):
+            where = (record.get("source") or {}).get("file", PULLED_PREDICTIONS)
+            found = validators["prediction"].problems(record, where, None)
+            if item is None:
+                found.append(Problem(where, None, "item_id", f"prediction of unknown item {record['item_id']!r}"))
+            if found and skip:
+                prediction_skipped.extend(found)
+                continue
+            prediction_problems.add(joined.predictions, found)  # written in order: the count is the arrival
+            joined.predictions += 1
+            write_prediction(canonical_bytes(record))
+    joined.fatal, joined.truncated = _in_order(item_problems, annotation_problems, cap=MAX_ERRORS)
+    if not joined.fatal:  # as before streaming: predictions are checked once items and annotations passed
+        joined.fatal, joined.truncated = _in_order(prediction_problems, cap=MAX_ERRORS)
+    joined.skipped = [p for _, found in sorted(invalid_skipped, key=_first) for p in found]
+    joined.skipped += [p for _, found in sorted(annotation_skipped, key=_first) for p in found]
+    joined.skipped += prediction_skipped
+    return joined
+
+
+def _item_key(record: dict) -> str:
+    return record["item_id"]
+
+
+def _first(entry: tuple) -> int:
+    return entry[0]
+
+
+def _by_item(runs: PulledRuns):
+    """``(item_id, first item record or None, its arrival, annotations, predictions)`` per item id, in order.
+
+    Annotations and predictions come as ``(arrival, record)`` lists in (annotator / model version,
+    arrival) order.
+    """
+    from itertools import groupby
+
+    def grouped(merged):
+        for item_id, rows in groupby(merged, key=lambda row: row[0][0]):
+            yield item_id, [(arrival, record) for _, arrival, record in rows]
+
+    items = ((key, arrival, record) for key, rows in groupby(runs.items.merged(), key=_first)
+             for _, arrival, record in [next(rows)])
+    streams = [((key, 0, arrival, record) for key, arrival, record in items),
+               ((key, 1, rows) for key, rows in grouped(runs.annotations.merged())),
+               ((key, 2, rows) for key, rows in grouped(runs.predictions.merged()))]
+    for item_id, parts in groupby(heapq.merge(*streams, key=lambda row: (row[0], row[1])), key=_first):
+        item, arrival, annotations, predictions = None, 0, [], []
+        for part in parts:
+            if part[1] == 0:
+                item, arrival = part[3], part[2]
+            elif part[1] == 1:
+                annotations = part[2]
+            else:
+                predictions = part[2]
+        yield item_id, item, arrival, annotations, predictions
+
+
+def _annotator_groups(annotations: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
+    """The ``(arrival, record)`` rows of each annotator, annotators in name order, rows in arrival order."""
+    groups: dict[str, list] = {}
+    for row in annotations:  # merged order: (annotator, arrival)
+        groups.setdefault(row[1]["annotator"], []).append(row)
+    return list(groups.values())
+
+
+def _skipped_invalid(validators, record: dict, arrival: int, skipped: list) -> bool:
+    found = validators["annotation"].problems(record, (record.get("source") or {}).get("file", ANNOTATIONS), None)
+    if found:
+        skipped.append((arrival, found))
+    return bool(found)
+
+
+class _FirstProblems:
+    """The problems of the ``cap`` earliest records (by arrival), whatever order they come in."""
+
+    def __init__(self, cap: int):
+        self.cap, self.seen, self._heap = cap, 0, []
+
+    def add(self, arrival: int, problems: list[Problem]) -> None:
+        for i, problem in enumerate(problems):
+            self.seen += 1
+            entry = (-arrival, -i, problem)  # a max-heap on (arrival, i): the latest goes first
+            if len(self._heap) < self.cap:
+                heapq.heappush(self._heap, entry)
+            elif entry[:2] > self._heap[0][:2]:
+                heapq.heapreplace(self._heap, entry)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [problem for _, _, problem in sorted(self._heap, key=lambda e: (-e[0], -e[1]))]
+
+
+def _in_order(*collections: _FirstProblems, cap: int) -> tuple[list[Problem], bool]:
+    """The problems of each collection in turn, capped: what one collector filled in that order holds."""
+    found = [problem for collection in collections for problem in collection.problems]
+    return found[:cap], sum(c.seen for c in collections) > cap
 
 
 def default_source(project: Project) -> ExportSource:
@@ -290,19 +485,6 @@ def users_in(documents) -> dict[int, str]:
     return users
 
 
-def newest_per_annotator(annotations: list[dict]) -> tuple[list[dict], int]:
-    """Keep one annotation per (item, annotator): the newest (updated_at, created_at, annotation id).
-
-    Returns the kept annotations and how many were superseded.
-    """
-    best: dict[tuple[str, str], dict] = {}
-    for record in annotations:
-        key = (record["item_id"], record["annotator"])
-        if key not in best or _age(record) > _age(best[key]):
-            best[key] = record
-    return list(best.values()), len(annotations) - len(best)
-
-
 def newest_predictions(predictions: list[dict]) -> list[dict]:
     """One prediction per (item, model version) across files: the one with the highest Label Studio id."""
     best: dict[tuple[str, str], dict] = {}
@@ -314,63 +496,51 @@ def newest_predictions(predictions: list[dict]) -> list[dict]:
     return [best[k] for k in sorted(best)]
 
 
-def _valid_predictions(project: Project, predictions: list[dict], items: dict[str, dict],
-                       skipped: list[Problem] | None, collector: ProblemCollector) -> list[dict]:
-    """Predictions the export carried, checked like annotations (a bad one is skipped or fails the pull)."""
-    validator = project.validators["prediction"]
-    valid = []
-    for record in predictions:
-        where = (record.get("source") or {}).get("file", PULLED_PREDICTIONS)
-        found = validator.problems(record, where, None)
-        if record["item_id"] not in items:
-            found.append(Problem(where, None, "item_id", f"prediction of unknown item {record['item_id']!r}"))
-        if _keep(found, collector, skipped):
-            valid.append(record)
-    return valid
-
-
-def _keep(found: list[Problem], collector: ProblemCollector, skipped: list[Problem] | None) -> bool:
-    """With ``skipped`` (on_invalid: skip) a record with problems is left out and they are listed; else collected."""
-    if found and skipped is not None:
-        skipped.extend(found)
-        return False
-    collector.add(found)
-    return True
-
-
 def _age(record: dict) -> tuple:
     source = record.get("source") or {}
     return (record.get("updated_at") or "", record.get("created_at") or "", source.get("annotation") or 0)
 
 
-def _complete_image_sizes(project: Project, items: dict[str, dict]) -> int:
-    """Items first seen in an export may lack an image size: read it from the file when it is local.
+def _has_images(project: Project) -> bool:
+    return project.label_schema["task_type"] in ("image_classification", "bbox")
+
+
+def _recorded_sizes(item_runs) -> dict[str, tuple[int, int]]:
+    """Image -> (width, height) of the items that carry a size (first record of each item id)."""
+    from itertools import groupby
+
+    recorded = {}
+    for _, rows in groupby(item_runs.merged(), key=_first):
+        data = next(rows)[2]["data"]
+        if "image" in data and data.get("width") and data.get("height"):
+            recorded[data["image"]] = (data["width"], data["height"])
+    return recorded
+
+
+def _complete_image_size(project: Project, item: dict, recorded: dict[str, tuple[int, int]]) -> int:
+    """An item first seen in an export may lack an image size: read it from the file when it is local.
 
     An image elsewhere (``s3://``, ``https://``, or a path not in the project) keeps no size, so
     projects whose images live in cloud storage can start: only what needs a size asks for it
     (COCO, VOC and YOLO export; boxes in percent without ``original_width``), and
     ``dlp ingest <uri-prefix>`` records sizes from the image headers (an item of the same image
-    shares them, whatever its id). Returns how many have none.
+    shares them, whatever its id: ``recorded``). Returns 1 when the item has an image and no size.
     """
     from ..imagestore import locate
     from ..media import image_size
 
-    recorded = {item["data"]["image"]: (item["data"]["width"], item["data"]["height"]) for item in items.values()
-                if "image" in item["data"] and item["data"].get("width") and item["data"].get("height")}
-    without = 0
-    for item in items.values():
-        data = item["data"]
-        if "image" not in data or (data.get("width") and data.get("height")):
-            continue
-        path = locate(data["image"], project.root)
-        if data["image"] in recorded:  # dlp ingest read it (a remote image's header), under another item id
-            data["width"], data["height"] = recorded[data["image"]]
-        elif path is not None and path.is_file():
-            data["width"], data["height"] = image_size(path)
-        else:
-            data.pop("width", None), data.pop("height", None)
-            without += 1
-    return without
+    data = item["data"]
+    if "image" not in data or (data.get("width") and data.get("height")):
+        return 0
+    path = locate(data["image"], project.root)
+    if data["image"] in recorded:  # dlp ingest read it (a remote image's header), under another item id
+        data["width"], data["height"] = recorded[data["image"]]
+    elif path is not None and path.is_file():
+        data["width"], data["height"] = image_size(path)
+    else:
+        data.pop("width", None), data.pop("height", None)
+        return 1
+    return 0
 
 
 # The field of the problem regions.py reports for a box in percent of an unknown image size.
@@ -403,40 +573,3 @@ def one_size_problem(shown: str, problems: list[Problem], items: list[dict]) -> 
                "headers) and pull again, or export from Label Studio with original_width/original_height")
     folded = {id(p) for p in sizeless}
     return [Problem(shown, None, "", message), *(p for p in problems if id(p) not in folded)]
-
-
-def _without_invalid(project: Project, annotations: list[dict], skipped: list[Problem]) -> list[dict]:
-    """The annotations that match the schema; the problems of the others go to ``skipped``."""
-    validator = project.validators["annotation"]
-    valid = []
-    for record in annotations:
-        found = validator.problems(record, (record.get("source") or {}).get("file", ANNOTATIONS), None)
-        skipped.extend(found)
-        if not found:
-            valid.append(record)
-    return valid
-
-
-def _validate(project: Project, items: dict[str, dict], annotations: list[dict], collector: ProblemCollector,
-              skipped: list[Problem] | None = None) -> list[dict]:
-    """Schema and semantic checks of what is about to be written, named by where it came from.
-
-    Returns the annotations to write: all of them, or (when ``skipped`` collects the
-    problems) those without a problem.
-    """
-    from ..checks import annotation_checker
-
-    item_validator, annotation_validator = project.validators["item"], project.validators["annotation"]
-    for item in items.values():
-        collector.add(item_validator.problems(item, ITEMS, None))
-    check = annotation_checker(items)
-    valid: list[dict] = []
-    for record in annotations:
-        where = (record.get("source") or {}).get("file", ANNOTATIONS)
-        found = annotation_validator.problems(record, where, None)
-        if not found:
-            found = [Problem(where, None, f"{field} (item {record['item_id']!r}, {record['annotator']})", message)
-                     for field, message in check(record)]
-        if _keep(found, collector, skipped):
-            valid.append(record)
-    return valid
