@@ -185,12 +185,15 @@ def pulled_bytes(project) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("key", sorted(PROJECTS))
 @pytest.mark.parametrize("on_invalid", ["fail", "skip"])
-def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on_invalid):
-    """Records spilled to disk runs every 1 or 3 (an external merge sort) give the in-memory pull's bytes.
+def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on_invalid, monkeypatch):
+    """Records spilled to disk runs every 1 or 3 (an external merge sort), and exports streamed in parts
+    of 2 tasks (ijson), give the in-memory pull's bytes.
 
     Three export shapes of one project (the same annotations twice: superseded across files),
     predictions, and under ``skip`` a bad label and a bad region that must stay out, in the same order.
     """
+    import data_labeling_pipeline.stages.pull as pull
+
     project = project_with(bare_project, key, f"{key}.export.json", f"{key}.snapshot.json", f"{key}.min.json")
     if on_invalid == "skip":
         project.path("params.yaml").write_text(
@@ -208,6 +211,10 @@ def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on
         outputs[spill_every] = pulled_bytes(project)
         assert not list(project.path("annotations").glob(".pull-*"))  # the runs are removed
     assert outputs[1] == outputs[None] and outputs[3] == outputs[None]
+    monkeypatch.setattr(pull, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(pull, "TASKS_PER_PART", 2)
+    run_pull(project, spill_every=3)
+    assert pulled_bytes(project) == outputs[None]
     assert summary.annotations == len(truth_pairs(key))
     if on_invalid == "skip":
         assert summary.counts["problems_skipped"] >= 3
@@ -226,3 +233,21 @@ def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_proj
         messages.append(str(caught.value))
     assert messages[0] == messages[1] and messages[0].count("is too long") >= 2 * len(tasks)
     assert not project.path("annotations/annotations.jsonl").exists()  # nothing half-written
+
+
+def test_pull_streamed_export_errors_name_the_line(bare_project, monkeypatch):
+    import data_labeling_pipeline.stages.pull as pull
+
+    monkeypatch.setattr(pull, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(pull, "TASKS_PER_PART", 2)
+    project = project_with(bare_project, "textcls")
+    text = json.dumps(json.loads((LS / "textcls.export.json").read_text("utf-8")), indent=1)
+    lines = text.splitlines()
+    lines[40] = lines[40] + " oops"
+    project.path("inbox/broken.json").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        run_pull(project)
+    assert "inbox/broken.json:41" in str(caught.value)
+    project.path("inbox/broken.json").write_text('{"not": "a list"}', encoding="utf-8")
+    with pytest.raises(DataError, match="expected a list of tasks"):
+        run_pull(project)

@@ -105,6 +105,8 @@ def parse_export(
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
     known_items: Mapping[str, str] | None = None,
     label_config: LabelConfig | None = None,
+    binding: Binding | None = None,
+    first_index: int = 0,
 ) -> ParsedExport:
     """Read one Label Studio JSON export (default, snapshot or JSON_MIN) into records.
 
@@ -130,6 +132,9 @@ def parse_export(
         label_config: the project's Label Studio config (:func:`.config_reader.parse_label_config`);
             used when its names fit the export. Data fields other than the labelled one go to
             the item's ``meta``.
+        binding: read with this binding instead of resolving one (the later parts of an export
+            read in parts take the first part's, :class:`.binding.Binding`).
+        first_index: the index of ``tasks[0]`` in its file (a later part), so problems name ``$[i]`` of the file.
 
     Example:
         >>> tasks = [{"id": 7, "project": 2, "data": {"text": "good", "item_id": "t1"},
@@ -151,15 +156,18 @@ def parse_export(
         problems=[],
         stats={key: 0 for key in STAT_KEYS},
         known_items=dict(known_items or {}),
+        first=first_index,
     )
     if not isinstance(tasks, list):
         ctx.bad("$", f"expected a list of tasks (a Label Studio JSON export), got {type(tasks).__name__}")
         return ParsedExport("unknown", stats=ctx.stats, problems=ctx.problems)
     shape = detect_shape(tasks)
-    binding, unbound = resolve_binding(tasks, shape=shape, task_type=task_type, file=source_file, config=label_config,
-                                     control=from_name, data_key=data_key, classes=ctx.classes)
     if binding is None:
-        return ParsedExport(shape, stats=ctx.stats, problems=unbound)
+        binding, unbound = resolve_binding(tasks, shape=shape, task_type=task_type, file=source_file,
+                                           config=label_config, control=from_name, data_key=data_key,
+                                           classes=ctx.classes)
+        if binding is None:
+            return ParsedExport(shape, stats=ctx.stats, problems=unbound)
     ctx.from_name, ctx.from_names, ctx.data_key = binding.from_name, binding.from_names, binding.data_key
     raw_tasks = read_min(tasks, ctx) if shape == "min" else read_full(tasks, ctx)
     sizes = dict(image_sizes or {})

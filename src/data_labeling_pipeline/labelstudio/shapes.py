@@ -96,6 +96,7 @@ class ReadContext:
     stats: dict[str, int]
     known_items: dict[str, str] = field(default_factory=dict)
     from_names: frozenset[str] | None = None  # the control tags read (None: every tag of the type)
+    first: int = 0  # the index of the first task in its file (an export read in parts), for $[i] paths
 
     def bad(self, field_path: str, message: str) -> None:
         self.problems.append(problem(self.file, field_path, message))
@@ -126,7 +127,7 @@ def detect_shape(tasks: list) -> str:
 def read_full(tasks: list, ctx: ReadContext) -> list[RawTask]:
     """Read default-JSON or snapshot tasks."""
     out = []
-    for i, task in enumerate(tasks):
+    for i, task in enumerate(tasks, start=ctx.first):
         path = f"$[{i}]"
         if not isinstance(task, dict):
             ctx.bad(path, f"expected a task object, got {type(task).__name__}")
@@ -247,7 +248,7 @@ def read_min(rows: list, ctx: ReadContext) -> list[RawTask]:
     """Read JSON_MIN rows (grouped back into tasks by task id)."""
     key = _min_label_key(rows, ctx)
     by_task: dict[Any, RawTask] = {}
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, start=ctx.first):
         path = f"$[{i}]"
         if not isinstance(row, dict):
             ctx.bad(path, f"expected a row object, got {_kind(row)}")

@@ -47,19 +47,90 @@ class InboxSource:
         return sorted(p for p in folder.rglob("*.json") if p.is_file())
 
     def documents(self) -> Iterator[tuple[str, Any]]:
-        """One parsed export at a time, so memory holds one file's JSON, not the inbox's."""
+        """One parsed export at a time; a large one in parts of :data:`TASKS_PER_PART` tasks (:func:`export_parts`)."""
         for path in self.files():
             shown = self.project.rel(path)
-            yield shown, load_export(path.read_bytes(), shown)
+            if path.stat().st_size > STREAM_ABOVE_BYTES:
+                yield from ((shown, part) for part in export_parts(path, shown))
+            else:
+                yield shown, load_export(path.read_bytes(), shown)
 
     def users(self) -> dict[int, str]:
         """:func:`users_in` of the inbox, parsing only the files that can hold e-mails (snapshots)."""
         users: dict[int, str] = {}
         for path in self.files():
-            raw = path.read_bytes()
-            if b'"email"' in raw:
-                users.update(users_in([load_export(raw, self.project.rel(path))]))
+            if _mentions(path, b'"email"'):
+                shown = self.project.rel(path)
+                users.update(users_in(export_parts(path, shown) if path.stat().st_size > STREAM_ABOVE_BYTES
+                                      else [load_export(path.read_bytes(), shown)]))
         return users
+
+
+# Exports above this size are read as a stream, in parts (ijson): memory holds a part, not the file.
+STREAM_ABOVE_BYTES = 32 << 20
+TASKS_PER_PART = 20_000
+
+
+class ExportPart(list):
+    """Tasks ``first`` .. ``first + len - 1`` of an export read in parts; ``first`` 0 is the first part."""
+
+    first: int = 0
+
+
+def export_parts(path: Path, shown: str, *, size: int | None = None) -> Iterator[ExportPart]:
+    """The tasks of a large export, streamed (ijson's C parser) in parts of ``size`` tasks.
+
+    A file that is not a JSON list, or that the streaming parser refuses, is read whole by
+    :func:`load_export` (which names the line and column of a syntax error, and reads NaN).
+    """
+    import ijson
+
+    size = size or TASKS_PER_PART
+    done = 0
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+        fh.seek(0)
+        if not head.startswith(b"["):
+            yield _part(load_export(path.read_bytes(), shown), 0)
+            return
+        part = _part([], 0)
+        try:
+            for task in ijson.items(fh, "item", use_float=True):
+                # A part ends between tasks: JSON_MIN rows of one task (one per annotation) stay together.
+                if len(part) >= size and _task_id(task) != _task_id(part[-1]):
+                    yield part
+                    done += len(part)
+                    part = _part([], done)
+                part.append(task)
+        except ijson.JSONError:
+            tasks = load_export(path.read_bytes(), shown)  # raises with the line; else what ijson refused
+            for first in range(done, len(tasks), size):
+                yield _part(tasks[first:first + size], first)
+            return
+    if part or not done:
+        yield part
+
+
+def _task_id(task: Any) -> Any:
+    return task.get("id", id(task)) if isinstance(task, dict) else id(task)
+
+
+def _part(tasks: list, first: int) -> ExportPart | Any:
+    if not isinstance(tasks, list):
+        return tasks
+    part = ExportPart(tasks)
+    part.first = first
+    return part
+
+
+def _mentions(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes hold ``needle`` (searched in place, the file is not read into memory)."""
+    import mmap
+
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return mapped.find(needle) >= 0
 
 
 def load_export(raw: bytes, shown: str) -> Any:
@@ -142,6 +213,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     configs = LabelConfigs(project, params["pull"]["inbox"], readable, label_schema["task_type"],
                            params["pull"]["control"])
     bindings: dict[str, dict] = {}
+    carried: dict[str, Any] = {}  # the binding of each export, for its later parts
     served = getattr(source, "label_config", None)  # a server says which config each project has
     scratch_parent = project.path(ANNOTATIONS).parent
     scratch_parent.mkdir(parents=True, exist_ok=True)
@@ -156,12 +228,15 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
         for shown, document in progress(documents, "pull", total=files) if progress else documents:
             if served is not None and served(shown):
                 configs.given(shown, served(shown))
-            def parse(image_sizes, document=document, shown=shown):
+            later_part = getattr(document, "first", 0) > 0  # of an export read in parts: bound as its first
+
+            def parse(image_sizes, document=document, shown=shown, binding=carried.get(shown) if later_part else None):
                 return parse_export(document, task_type=label_schema["task_type"], classes=readable,
                                     multi_label=label_schema.get("multi_label", False), source_file=shown,
                                     schema_version=label_schema["schema_version"], users=users, known_items=known,
                                     label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
-                                    data_key=params["pull"].get("data_key"), image_sizes=image_sizes)
+                                    data_key=params["pull"].get("data_key"), image_sizes=image_sizes,
+                                    binding=binding, first_index=getattr(document, "first", 0))
 
             parsed = parse(sizes)
             # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
@@ -169,8 +244,8 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
                         if not item["data"].get("width") and item["data"].get("image") in size_of_image}
             if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
                 parsed = parse({**sizes, **by_image})
-            if parsed.binding is not None:
-                bindings[shown] = describe(parsed.binding)
+            if parsed.binding is not None and not later_part:
+                bindings[shown], carried[shown] = describe(parsed.binding), parsed.binding
             (skipped.extend if skip else collector.add)(one_size_problem(shown, parsed.problems, parsed.items))
             summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
             for item in parsed.items:
@@ -179,7 +254,7 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
                 runs.annotations.add(record)
             for record in remap_records(label_schema, parsed.predictions):
                 runs.predictions.add(record)
-            document = parsed = parse = None  # noqa: F841 - free this export before reading the next
+            document = parsed = parse = None  # noqa: F841 - free this export (part) before reading the next
         collector.raise_if_any()
         with ExitStack() as outputs:
             out = {name: outputs.enter_context(atomic_binary(project.path(name)))
@@ -282,7 +357,8 @@ def join_by_item(project: Project, runs: PulledRuns, out: dict[str, Any], *, ski
                 continue
             annotation_problems.add(first, found)
             kept.append(best)
-        joined.accepted += mark_accepted(kept, [r for _, r in predictions])
+        if predictions:
+            joined.accepted += mark_accepted(kept, [r for _, r in predictions])
         for record in kept:  # in annotator order, as the groups
             joined.annotations += 1
             joined.annotators.add(record["annotator"])
@@ -526,12 +602,12 @@ def _complete_image_size(project: Project, item: dict, recorded: dict[str, tuple
     ``dlp ingest <uri-prefix>`` records sizes from the image headers (an item of the same image
     shares them, whatever its id: ``recorded``). Returns 1 when the item has an image and no size.
     """
-    from ..imagestore import locate
-    from ..media import image_size
-
     data = item["data"]
     if "image" not in data or (data.get("width") and data.get("height")):
         return 0
+    from ..imagestore import locate
+    from ..media import image_size
+
     path = locate(data["image"], project.root)
     if data["image"] in recorded:  # dlp ingest read it (a remote image's header), under another item id
         data["width"], data["height"] = recorded[data["image"]]
