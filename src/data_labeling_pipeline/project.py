@@ -7,6 +7,7 @@ written down once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -103,10 +104,14 @@ class Project:
             return []
         return read_records(path, self.validators["item"], check=item_checker(), display_path=relative)
 
-    def read_annotations(self, relative: str = ANNOTATIONS, *, items: dict[str, dict] | None = None) -> list[dict]:
-        """Annotations, validated against the schema and (when given) the items they refer to."""
+    def read_annotations(self, relative: str = ANNOTATIONS, *, items: dict[str, dict] | None = None,
+                         fields: Iterable[str] | None = None) -> list[dict]:
+        """Annotations, validated against the schema and (when given) the items they refer to.
+
+        ``fields``: keep only these keys of each record (see :func:`.records.read_records`).
+        """
         from .checks import annotation_checker
         from .records import read_records
 
         return read_records(self.path(relative), self.validators["annotation"],
-                            check=annotation_checker(items), display_path=relative)
+                            check=annotation_checker(items), display_path=relative, fields=fields)

@@ -311,6 +311,7 @@ def read_records(
     check: Callable[[dict], list[tuple[str, str]]] | None = None,
     display_path: str | None = None,
     cap: int = MAX_ERRORS,
+    fields: Iterable[str] | None = None,
 ) -> list[dict]:
     """Read a JSONL file, validating every record; raise one DataError listing all problems.
 
@@ -320,6 +321,8 @@ def read_records(
         check: semantic checks of one schema-valid record, returning (field, message) pairs.
         display_path: how the file is named in messages (default: ``path`` as given).
         cap: stop collecting after this many problems.
+        fields: keep only these keys of each (validated) record: a stage reading a few fields of
+            millions of records holds those, not the whole records.
 
     Returns:
         The records in file order.
@@ -330,6 +333,7 @@ def read_records(
     keep = records.append
     is_valid = validator.is_valid if validator is not None else _is_object
     check = check or _no_problems
+    wanted = None if fields is None else tuple(fields)
     with open(path, "rb") as fh, paused_gc():
         for line, raw in enumerate(fh, start=1):
             # The common case first and short: parse, check, keep. Everything else is the slow path.
@@ -340,7 +344,7 @@ def read_records(
                     collector.add([Problem(shown, line, "", f"invalid JSON: {exc}")])
                 continue
             if is_valid(record) and isinstance(record, dict) and not (semantic := check(record)):
-                keep(record)
+                keep(record if wanted is None else {k: record[k] for k in wanted if k in record})
                 continue
             if not isinstance(record, dict):
                 collector.add([Problem(shown, line, "$", f"expected a JSON object, got {type(record).__name__}")])

@@ -23,6 +23,9 @@ from ..project import ANNOTATIONS, CONSENSUS, ITEMS, PREDICTIONS, REVIEW, Projec
 from ..records import paused_gc, write_json, write_jsonl
 
 CORRECTIONS = "annotations/corrections.jsonl"
+# What agree reads of an annotation: who labelled which item how, and when (not source, note, ...).
+AGREE_FIELDS = ("item_id", "annotator", "label", "labels", "spans", "boxes", "ground_truth", "created_at",
+                "updated_at", "lead_time")
 METRICS = "metrics/agreement.json"
 ANNOTATORS = "metrics/annotators.json"
 REVIEW_METRICS = "metrics/review.json"
@@ -91,7 +94,8 @@ def run_agree(project: Project) -> AgreeSummary:
     from .schema import read_current
 
     items = {item["item_id"]: item for item in project.read_items(ITEMS)}
-    annotations = read_current(project, ANNOTATIONS, items)  # older schema versions re-mapped to the current one
+    # Older schema versions re-mapped to the current one; only the fields agree reads (memory at scale).
+    annotations = read_current(project, ANNOTATIONS, items, fields=AGREE_FIELDS)
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
     predictions, name = model_predictions(project, items)

@@ -13,6 +13,7 @@ older schema version and returns them re-mapped to the current one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import DataError, Problem
@@ -124,12 +125,14 @@ def relabel_rows(project: Project, entry: dict) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def read_current(project: Project, relative: str, items: dict[str, dict] | None = None) -> list[dict]:
+def read_current(project: Project, relative: str, items: dict[str, dict] | None = None, *,
+                 fields: Iterable[str] | None = None) -> list[dict]:
     """Annotation records of a file, validated, with labels of older schema versions re-mapped.
 
     Without any rename or merge in the history this is `Project.read_annotations`.
     Otherwise records are validated against the current and the historical class names,
-    re-mapped through the chain, and must then name current classes.
+    re-mapped through the chain, and must then name current classes. ``fields``: keep only
+    these keys (``schema_version`` is kept too while re-mapping needs it).
     """
     from ..checks import annotation_checker
     from ..labels import record_schemas
@@ -137,11 +140,12 @@ def read_current(project: Project, relative: str, items: dict[str, dict] | None 
     from ..records import Validator, read_records
 
     schema = project.label_schema
+    fields = None if fields is None else (*fields, "schema_version")
     if not historical_names(schema):
-        return remap_records(schema, project.read_annotations(relative, items=items))
+        return remap_records(schema, project.read_annotations(relative, items=items, fields=fields))
     validator = Validator(record_schemas(readable_schema(schema))["annotation"])
-    records = remap_records(schema, read_records(project.path(relative), validator,
-                                                 check=annotation_checker(items), display_path=relative))
+    records = remap_records(schema, read_records(project.path(relative), validator, check=annotation_checker(items),
+                                                 display_path=relative, fields=fields))
     names = set(current_names(schema))
     problems = [Problem(relative, None, "$.label", f"{name!r} (item {r['item_id']!r}) does not map to a current "
                         f"class; expected one of {sorted(names)}")
