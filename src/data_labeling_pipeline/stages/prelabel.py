@@ -352,7 +352,11 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
     params, schema = project.params, project.label_schema
     options, checkpoint = params["prelabel"], params["active_learning"]["model_checkpoint"]
     task, classes = schema["task_type"], class_names(schema)
-    annotations = project.read_annotations(ANNOTATIONS, items={item["item_id"]: item for item in items})
+    from .agree import AGREE_FIELDS
+
+    # What the consensus reads, and what says whether a pre-label was kept (memory at scale).
+    annotations = project.read_annotations(ANNOTATIONS, items={item["item_id"]: item for item in items},
+                                           fields=(*AGREE_FIELDS, "parent_prediction", "prediction_accepted"))
     consensus = human_consensus(project, items, annotations)
     key = PAYLOAD[task] if not schema.get("multi_label") else "labels"
     featured = features.items
