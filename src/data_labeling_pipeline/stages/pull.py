@@ -66,7 +66,7 @@ class InboxSource:
         return users
 
 
-# Exports above this size are read as a stream, in parts (ijson): memory holds a part, not the file.
+# Exports above this size are read as a stream, in parts: memory holds a part, not the file.
 STREAM_ABOVE_BYTES = 32 << 20
 TASKS_PER_PART = 20_000
 
@@ -78,12 +78,12 @@ class ExportPart(list):
 
 
 def export_parts(path: Path, shown: str, *, size: int | None = None) -> Iterator[ExportPart]:
-    """The tasks of a large export, streamed (ijson's C parser) in parts of ``size`` tasks.
+    """The tasks of a large export, streamed (:func:`..jsonstream.iter_array`) in parts of ``size`` tasks.
 
     A file that is not a JSON list, or that the streaming parser refuses, is read whole by
-    :func:`load_export` (which names the line and column of a syntax error, and reads NaN).
+    :func:`load_export` (which names the line and column of a syntax error).
     """
-    import ijson
+    from ..jsonstream import iter_array
 
     size = size or TASKS_PER_PART
     done = 0
@@ -95,15 +95,15 @@ def export_parts(path: Path, shown: str, *, size: int | None = None) -> Iterator
             return
         part = _part([], 0)
         try:
-            for task in ijson.items(fh, "item", use_float=True):
+            for task in iter_array(fh):
                 # A part ends between tasks: JSON_MIN rows of one task (one per annotation) stay together.
                 if len(part) >= size and _task_id(task) != _task_id(part[-1]):
                     yield part
                     done += len(part)
                     part = _part([], done)
                 part.append(task)
-        except ijson.JSONError:
-            tasks = load_export(path.read_bytes(), shown)  # raises with the line; else what ijson refused
+        except ValueError:  # also UnicodeDecodeError
+            tasks = load_export(path.read_bytes(), shown)  # raises with the line and column
             for first in range(done, len(tasks), size):
                 yield _part(tasks[first:first + size], first)
             return
