@@ -203,3 +203,17 @@ def test_records_fast_writers_refuse_nan_like_the_stdlib():
             canonical_bytes({"x": value, "y": None})
         with pytest.raises(ValueError):
             pretty_json_bytes({"x": value, "y": None})
+
+
+def test_records_data_errors_survive_pickling():
+    """A DataError raised in a Dask worker reaches the user with its problems, not its message split up."""
+    import pickle
+
+    from data_labeling_pipeline.errors import ConfigError, Problem
+    from data_labeling_pipeline.imagestore import ImageUnreachable
+
+    for error in (DataError([Problem("a.json", 3, "$.x", "bad")], truncated=True), ConfigError.single("p", 1, "k", "no"),
+                  ImageUnreachable("s3://b/x.png", "not found", hint="dlp ingest")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert copy.problems == error.problems and copy.truncated == error.truncated

@@ -47,6 +47,18 @@ class DataError(PipelineError, ValueError):
     def single(cls, path: str, line: int | None, field: str, message: str) -> DataError:
         return cls([Problem(path, line, field, message)])
 
+    def __reduce__(self):
+        # Raised in a Dask worker, it travels pickled: rebuilt from its problems (and a subclass's
+        # attributes), not from its message, whatever the subclass's own arguments are.
+        return _rebuild_data_error, (type(self), self.problems, self.truncated, dict(self.__dict__))
+
+
+def _rebuild_data_error(cls: type[DataError], problems: list[Problem], truncated: bool, state: dict) -> DataError:
+    error = cls.__new__(cls)
+    DataError.__init__(error, problems, truncated=truncated)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(DataError):
     """params.yaml or the label schema is invalid."""
