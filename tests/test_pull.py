@@ -215,6 +215,9 @@ def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on
     monkeypatch.setattr(pull, "TASKS_PER_PART", 2)
     run_pull(project, spill_every=3)
     assert pulled_bytes(project) == outputs[None]
+    monkeypatch.setattr(pull, "PARALLEL_ABOVE_BYTES", 0)  # two processes, a file each, runs adopted
+    run_pull(project, spill_every=3)
+    assert pulled_bytes(project) == outputs[None]
     assert summary.annotations == len(truth_pairs(key))
     if on_invalid == "skip":
         assert summary.counts["problems_skipped"] >= 3
@@ -227,11 +230,17 @@ def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_proj
         task["data"]["item_id"] = f"{(n * 7919) % 13:02d}" + "x" * 600
     project.path("inbox/later.json").write_text(json.dumps(tasks), encoding="utf-8")
     messages = []
-    for spill_every in (None, 1):
-        with pytest.raises(DataError) as caught:
-            run_pull(project, spill_every=spill_every)
+    for spill_every, parallel_above in ((None, 1 << 40), (1, 1 << 40), (1, 0)):
+        import data_labeling_pipeline.stages.pull as pull
+
+        pull.PARALLEL_ABOVE_BYTES, before = parallel_above, pull.PARALLEL_ABOVE_BYTES
+        try:
+            with pytest.raises(DataError) as caught:
+                run_pull(project, spill_every=spill_every)
+        finally:
+            pull.PARALLEL_ABOVE_BYTES = before
         messages.append(str(caught.value))
-    assert messages[0] == messages[1] and messages[0].count("is too long") >= 2 * len(tasks)
+    assert messages[0] == messages[1] == messages[2] and messages[0].count("is too long") >= 2 * len(tasks)
     assert not project.path("annotations/annotations.jsonl").exists()  # nothing half-written
 
 

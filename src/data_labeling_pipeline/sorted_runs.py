@@ -45,14 +45,22 @@ class SortedRuns:
         2
     """
 
-    def __init__(self, folder: Path, key: Callable[[dict], Hashable], *, spill_every: int = SPILL_EVERY):
+    def __init__(self, folder: Path, key: Callable[[dict], Hashable], *, spill_every: int = SPILL_EVERY,
+                 first_arrival: int = 0):
         self.folder, self.key, self.spill_every = Path(folder), key, max(1, spill_every)
         self.paths: list[Path] = []
         self._buffer: list[tuple[Any, int, dict]] = []
-        self._arrivals = 0
+        self._arrivals = first_arrival  # runs written elsewhere (another process) number theirs apart
 
-    def __len__(self) -> int:
-        return self._arrivals
+    def flush(self) -> list[Path]:
+        """Write what is buffered as a run; the run files (for another SortedRuns to :meth:`adopt`)."""
+        if self._buffer:
+            self._spill()
+        return list(self.paths)
+
+    def adopt(self, paths: list[Path]) -> None:
+        """Merge these run files (of the same key, written by :meth:`flush` elsewhere) with the own."""
+        self.paths.extend(paths)
 
     @property
     def n_runs(self) -> int:

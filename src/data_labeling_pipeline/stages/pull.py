@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -49,11 +50,14 @@ class InboxSource:
     def documents(self) -> Iterator[tuple[str, Any]]:
         """One parsed export at a time; a large one in parts of :data:`TASKS_PER_PART` tasks (:func:`export_parts`)."""
         for path in self.files():
-            shown = self.project.rel(path)
-            if path.stat().st_size > STREAM_ABOVE_BYTES:
-                yield from ((shown, part) for part in export_parts(path, shown))
-            else:
-                yield shown, load_export(path.read_bytes(), shown)
+            yield from self.read(path)
+
+    def read(self, path: Path) -> Iterator[tuple[str, Any]]:
+        shown = self.project.rel(path)
+        if path.stat().st_size > STREAM_ABOVE_BYTES:
+            yield from ((shown, part) for part in export_parts(path, shown))
+        else:
+            yield shown, load_export(path.read_bytes(), shown)
 
     def users(self) -> dict[int, str]:
         """:func:`users_in` of the inbox, parsing only the files that can hold e-mails (snapshots)."""
@@ -185,13 +189,9 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     records wait in sorted runs on disk and are merged by item, so items, their annotations and
     predictions are checked and written together, one item at a time.
     """
-    from ..labels import class_names
-    from ..labelstudio.binding import describe
-    from ..labelstudio.exports import parse_export
-    from ..migrations import historical_names, remap_records
-    from ..sorted_runs import SPILL_EVERY, SortedRuns
+    from ..sorted_runs import SPILL_EVERY
 
-    params, label_schema = project.params, project.label_schema
+    params = project.params
     source = source or default_source(project)
     if hasattr(source, "users"):  # the inbox: stream the files, one in memory at a time
         users, documents, files = source.users(), source.documents(), len(source.files())
@@ -203,58 +203,26 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
     skipped: list[Problem] = []
     summary = PullSummary(files=files)
     ingested = {item["item_id"]: item for item in project.read_items(INGESTED, missing_ok=True)}
-    known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in ingested.items()}
-    # Sizes dlp ingest recorded (also of remote images, from their headers) serve boxes without original_width.
-    sizes = {item_id: (item["data"]["width"], item["data"]["height"]) for item_id, item in ingested.items()
-             if item["data"].get("width") and item["data"].get("height")}
-    size_of_image = {ingested[item_id]["data"]["image"]: size for item_id, size in sizes.items()}
-    # Exports made before a rename or merge carry old names: read them, then re-map (migrations).
-    readable = class_names(label_schema) + historical_names(label_schema)
-    configs = LabelConfigs(project, params["pull"]["inbox"], readable, label_schema["task_type"],
-                           params["pull"]["control"])
-    bindings: dict[str, dict] = {}
-    carried: dict[str, Any] = {}  # the binding of each export, for its later parts
-    served = getattr(source, "label_config", None)  # a server says which config each project has
     scratch_parent = project.path(ANNOTATIONS).parent
     scratch_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=scratch_parent) as scratch:
         every = spill_every or SPILL_EVERY
-        runs = PulledRuns(*(SortedRuns(Path(scratch, name), key=key, spill_every=every) for name, key in
-                            (("items", _item_key), ("annotations", record_key), ("predictions", record_key))),
-                          n_ingested=len(ingested))
+        reader = ExportReader(project, users, *_ingested_lookups(ingested),
+                              pulled_runs(Path(scratch), every, first_arrival=0, n_ingested=len(ingested)),
+                              served=getattr(source, "label_config", None))  # a server says each project's config
         for item in ingested.values():  # first: an ingested item wins over the same item in an export
-            runs.items.add(item)
+            reader.runs.items.add(item)
         del ingested
-        for shown, document in progress(documents, "pull", total=files) if progress else documents:
-            if served is not None and served(shown):
-                configs.given(shown, served(shown))
-            later_part = getattr(document, "first", 0) > 0  # of an export read in parts: bound as its first
-
-            def parse(image_sizes, document=document, shown=shown, binding=carried.get(shown) if later_part else None):
-                return parse_export(document, task_type=label_schema["task_type"], classes=readable,
-                                    multi_label=label_schema.get("multi_label", False), source_file=shown,
-                                    schema_version=label_schema["schema_version"], users=users, known_items=known,
-                                    label_config=configs.for_export(shown), from_name=params["pull"].get("control"),
-                                    data_key=params["pull"].get("data_key"), image_sizes=image_sizes,
-                                    binding=binding, first_index=getattr(document, "first", 0))
-
-            parsed = parse(sizes)
-            # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
-            by_image = {item["item_id"]: size_of_image[item["data"]["image"]] for item in parsed.items
-                        if not item["data"].get("width") and item["data"].get("image") in size_of_image}
-            if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
-                parsed = parse({**sizes, **by_image})
-            if parsed.binding is not None and not later_part:
-                bindings[shown], carried[shown] = describe(parsed.binding), parsed.binding
-            (skipped.extend if skip else collector.add)(one_size_problem(shown, parsed.problems, parsed.items))
-            summary.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
-            for item in parsed.items:
-                runs.items.add(item)
-            for record in remap_records(label_schema, parsed.annotations):
-                runs.annotations.add(record)
-            for record in remap_records(label_schema, parsed.predictions):
-                runs.predictions.add(record)
-            document = parsed = parse = None  # noqa: F841 - free this export (part) before reading the next
+        paths = source.files() if hasattr(source, "users") else []
+        if _in_parallel(paths):
+            _read_in_processes(reader, paths, Path(scratch), every, progress=progress)
+        else:
+            for shown, document in progress(documents, "pull", total=files) if progress else documents:
+                reader.read(shown, document)
+                document = None  # noqa: F841 - free this export (part) before reading the next
+        runs, bindings, configs = reader.runs, reader.bindings, reader.configs
+        summary.counts.update(reader.counts)
+        (skipped.extend if skip else collector.add)(reader.problems)
         collector.raise_if_any()
         with ExitStack() as outputs:
             out = {name: outputs.enter_context(atomic_binary(project.path(name)))
@@ -278,6 +246,136 @@ def run_pull(project: Project, *, source: ExportSource | None = None, progress=N
                                       "fetched": getattr(source, "fetched", {}),
                                       "problems_skipped": [str(p) for p in skipped]})
     return summary
+
+
+def _ingested_lookups(ingested: dict[str, dict]) -> tuple[dict, dict, dict]:
+    """What parsing needs of the ingested items: item id by image or text, and the recorded sizes.
+
+    Sizes dlp ingest recorded (also of remote images, from their headers) serve boxes without
+    ``original_width``: by item id, and by image for tasks that carry their own item id.
+    """
+    known = {item["data"].get("image", item["data"].get("text")): item_id for item_id, item in ingested.items()}
+    sizes = {item_id: (item["data"]["width"], item["data"]["height"]) for item_id, item in ingested.items()
+             if item["data"].get("width") and item["data"].get("height")}
+    size_of_image = {ingested[item_id]["data"]["image"]: size for item_id, size in sizes.items()}
+    return known, sizes, size_of_image
+
+
+class ExportReader:
+    """The per-export half of the pull: parse each document and add its records to sorted runs.
+
+    Problems are kept in reading order (the caller fails or skips them); bindings, label config
+    differences and counts are gathered for the report and the metrics. One reader may run in
+    another process on one file (:func:`_read_in_processes`).
+    """
+
+    def __init__(self, project: Project, users: dict, known: dict, sizes: dict, size_of_image: dict,
+                 runs: PulledRuns, *, served=None):
+        from ..labels import class_names
+        from ..migrations import historical_names
+
+        params, schema = project.params, project.label_schema
+        self.project, self.users, self.known, self.sizes, self.size_of_image = project, users, known, sizes, \
+            size_of_image
+        self.runs, self.served = runs, served
+        # Exports made before a rename or merge carry old names: read them, then re-map (migrations).
+        self.readable = class_names(schema) + historical_names(schema)
+        self.configs = LabelConfigs(project, params["pull"]["inbox"], self.readable, schema["task_type"],
+                                    params["pull"]["control"])
+        self.bindings: dict[str, dict] = {}
+        self.carried: dict[str, Any] = {}  # the binding of each export, for its later parts
+        self.problems: list[Problem] = []
+        self.counts: Counter = Counter()
+
+    def read(self, shown: str, document: Any) -> None:
+        from ..labelstudio.binding import describe
+        from ..labelstudio.exports import parse_export
+        from ..migrations import remap_records
+
+        pull, schema = self.project.params["pull"], self.project.label_schema
+        if self.served is not None and self.served(shown):
+            self.configs.given(shown, self.served(shown))
+        later_part = getattr(document, "first", 0) > 0  # of an export read in parts: bound as its first
+
+        def parse(image_sizes):
+            return parse_export(document, task_type=schema["task_type"], classes=self.readable,
+                                multi_label=schema.get("multi_label", False), source_file=shown,
+                                schema_version=schema["schema_version"], users=self.users, known_items=self.known,
+                                label_config=self.configs.for_export(shown), from_name=pull.get("control"),
+                                data_key=pull.get("data_key"), image_sizes=image_sizes,
+                                binding=self.carried.get(shown) if later_part else None,
+                                first_index=getattr(document, "first", 0))
+
+        parsed = parse(self.sizes)
+        # Tasks with their own item_id miss the sizes ingest recorded under the image's id: match by image.
+        by_image = {item["item_id"]: self.size_of_image[item["data"]["image"]] for item in parsed.items
+                    if not item["data"].get("width") and item["data"].get("image") in self.size_of_image}
+        if by_image and any(p.field.endswith(_NO_SIZE_FIELD) for p in parsed.problems):
+            parsed = parse({**self.sizes, **by_image})
+        if parsed.binding is not None and not later_part:
+            self.bindings[shown], self.carried[shown] = describe(parsed.binding), parsed.binding
+        self.problems.extend(one_size_problem(shown, parsed.problems, parsed.items))
+        self.counts.update({k: v for k, v in parsed.stats.items() if isinstance(v, int)})
+        for item in parsed.items:
+            self.runs.items.add(item)
+        for record in remap_records(schema, parsed.annotations):
+            self.runs.annotations.add(record)
+        for record in remap_records(schema, parsed.predictions):
+            self.runs.predictions.add(record)
+
+
+# An inbox of at least two exports and this many bytes is parsed by two processes, a file each.
+PARALLEL_ABOVE_BYTES = 64 << 20
+
+
+def _in_parallel(paths: list[Path]) -> bool:
+    return len(paths) >= 2 and (os.cpu_count() or 1) >= 2 and sum(p.stat().st_size for p in paths) >= \
+        PARALLEL_ABOVE_BYTES
+
+
+def _read_in_processes(reader: ExportReader, paths: list[Path], scratch: Path, spill_every: int,
+                       progress=None) -> None:
+    """Parse the exports in two processes, one file per task, into run files the reader's runs adopt.
+
+    Each file's records are numbered from ``(index + 1) << 40``, so the merged runs hold them in
+    the order a single process would have read them, and the outputs are the same bytes.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(reader.project.root, reader.users, reader.known, reader.sizes, reader.size_of_image, index, path,
+             scratch / f"file-{index:06d}", spill_every) for index, path in enumerate(paths)]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parts = pool.map(_read_file, jobs)  # in file order
+        for part in progress(parts, "pull", total=len(jobs)) if progress else parts:
+            reader.bindings.update(part["bindings"])
+            reader.problems.extend(part["problems"])
+            reader.counts.update(part["counts"])
+            reader.configs.differences.update(part["configs"])
+            for name in ("items", "annotations", "predictions"):
+                getattr(reader.runs, name).adopt(part[name])
+
+
+def _read_file(job: tuple) -> dict:
+    """One export file read in a worker process (see :func:`_read_in_processes`)."""
+    root, users, known, sizes, size_of_image, index, path, scratch, spill_every = job
+    project = Project(root)
+    reader = ExportReader(project, users, known, sizes, size_of_image,
+                          pulled_runs(scratch, spill_every, first_arrival=(index + 1) << 40))
+    with paused_gc():
+        for shown, document in InboxSource(project, project.params["pull"]["inbox"]).read(path):
+            reader.read(shown, document)
+            document = None  # noqa: F841 - free this part before reading the next
+    return {"bindings": reader.bindings, "problems": reader.problems, "counts": reader.counts,
+            "configs": reader.configs.differences,
+            **{name: getattr(reader.runs, name).flush() for name in ("items", "annotations", "predictions")}}
+
+
+def pulled_runs(scratch: Path, spill_every: int, *, first_arrival: int, n_ingested: int = 0) -> PulledRuns:
+    from ..sorted_runs import SortedRuns
+
+    return PulledRuns(*(SortedRuns(scratch / name, key=key, spill_every=spill_every, first_arrival=first_arrival)
+                        for name, key in (("items", _item_key), ("annotations", record_key),
+                                          ("predictions", record_key))), n_ingested=n_ingested)
 
 
 @dataclass
