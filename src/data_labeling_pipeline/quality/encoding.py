@@ -59,10 +59,11 @@ def is_missing(values: np.ndarray) -> np.ndarray:
     """Mask of ``None`` / NaN entries of a 1-D column."""
     if values.dtype.kind == "f":
         return np.isnan(values)
-    if values.dtype.kind == "O":
-        return np.fromiter(
-            (v is None or (isinstance(v, float) and v != v) for v in values), bool, len(values)
-        )
+    if values.dtype.kind == "O":  # elementwise in C: None, or NaN (the one value unequal to itself)
+        try:
+            return np.asarray((values == None) | (values != values), dtype=bool)  # noqa: E711
+        except (ValueError, TypeError):  # elements that compare as arrays
+            return np.fromiter((v is None or (isinstance(v, float) and v != v) for v in values), bool, len(values))
     return np.zeros(len(values), bool)
 
 
@@ -169,7 +170,7 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _unique_objects(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_unique`` of an object column; of strings by hashing (np.unique sorts n Python objects)."""
     values = arr.tolist()
-    if not all(type(v) is str for v in values):
+    if set(map(type, values)) != {str}:
         return _unique(arr)
     vocab = sorted(set(values))
     index = {v: i for i, v in enumerate(vocab)}
