@@ -13,8 +13,8 @@ Each stage (pull, prelabel, agree, select, export with csv + huggingface) then r
 child process, one after the other as ``dvc repro`` would, and reports its wall time and its peak
 RSS (``VmHWM``: getrusage would count the parent's; plus twice the largest worker process when the
 stage starts two, as pull does for big inboxes). ``diff`` is ``dlp diff HEAD`` after the
-parent committed the outputs to git and relabelled 1% of the annotations in the workspace (the
-commit and the relabelling are not timed). The peer is what a user writes without the
+parent committed the outputs (label files tracked by DVC) and relabelled 1% of the annotations in
+the workspace (the commit and the relabelling are not timed). The peer is what a user writes without the
 tool, in a child of its own: ``pd.read_json`` of each export, one row per annotation, majority vote
 by ``groupby``, ``to_csv`` (no validation, no Dawid-Skene, no review routing: a floor, not an equal).
 """
@@ -98,8 +98,9 @@ def write_project(root: Path, n_annotations: int, seed: int = 0) -> None:
 
 def reuse(root: Path) -> None:
     """A kept project back to its generated state: the inbox and the config, no outputs, no git."""
-    for name in ("annotations", "metrics", "reports", "plots", "models", "queue", "labeled_data", ".git"):
+    for name in ("annotations", "metrics", "reports", "plots", "models", "queue", "labeled_data", ".git", ".dvc"):
         shutil.rmtree(root / name, ignore_errors=True)
+    (root / ".dvcignore").unlink(missing_ok=True)
     (root / "annotations").mkdir()
     (root / "annotations/items.ingested.jsonl").write_text("", encoding="utf-8")
     (root / "annotations/corrections.jsonl").write_text("", encoding="utf-8")
@@ -154,13 +155,21 @@ def child(stage: str, root: str) -> dict:
 
 
 def prepare_diff(root: Path, every: int = 100) -> None:
-    """Commit the project, then relabel one annotation in ``every`` in the workspace (the change dlp diff reads)."""
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    """Commit the project, then relabel one annotation in ``every`` in the workspace (the change dlp diff reads).
 
-    git("init", "-q", "-b", "main")
-    git("add", "params.yaml", "schema", "annotations", "metrics")
-    git("-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "labels")
+    The label files are tracked by DVC, as a project's dvc.yaml outputs are: the committed side is
+    read from the DVC cache as a stream (a file committed to git itself would come as one blob).
+    """
+    def run(*args: str) -> None:
+        subprocess.run(list(args), cwd=root, check=True, capture_output=True)
+
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    run("git", "init", "-q", "-b", "main")
+    run(dvc, "init", "-q")
+    run(dvc, "add", "-q", *(str(p.relative_to(root)) for p in sorted((root / "annotations").glob("*.jsonl"))
+                           if p.stat().st_size))
+    run("git", "add", "-A", "params.yaml", "schema", "annotations", "metrics", ".dvc")
+    run("git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "labels")
     path = root / "annotations" / "annotations.jsonl"
     changed = path.with_suffix(".tmp")
     with path.open("rb") as source, changed.open("wb") as target:
