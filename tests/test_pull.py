@@ -223,7 +223,9 @@ def test_pull_spilled_to_sorted_runs_writes_the_same_bytes(bare_project, key, on
         assert summary.counts["problems_skipped"] >= 3
 
 
-def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_project):
+def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_project, monkeypatch):
+    import data_labeling_pipeline.stages.pull as pull
+
     project = project_with(bare_project, "textcls", "textcls.snapshot.json")
     tasks = json.loads((LS / "textcls.export.json").read_text("utf-8"))
     for n, task in enumerate(tasks):  # ids beyond the schema's 512 characters: items and annotations fail
@@ -231,14 +233,9 @@ def test_pull_spilled_problems_come_in_the_order_of_the_in_memory_pull(bare_proj
     project.path("inbox/later.json").write_text(json.dumps(tasks), encoding="utf-8")
     messages = []
     for spill_every, parallel_above in ((None, 1 << 40), (1, 1 << 40), (1, 0)):
-        import data_labeling_pipeline.stages.pull as pull
-
-        pull.PARALLEL_ABOVE_BYTES, before = parallel_above, pull.PARALLEL_ABOVE_BYTES
-        try:
-            with pytest.raises(DataError) as caught:
-                run_pull(project, spill_every=spill_every)
-        finally:
-            pull.PARALLEL_ABOVE_BYTES = before
+        monkeypatch.setattr(pull, "PARALLEL_ABOVE_BYTES", parallel_above)
+        with pytest.raises(DataError) as caught:
+            run_pull(project, spill_every=spill_every)
         messages.append(str(caught.value))
     assert messages[0] == messages[1] == messages[2] and messages[0].count("is too long") >= 2 * len(tasks)
     assert not project.path("annotations/annotations.jsonl").exists()  # nothing half-written

@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import DataError, Problem, ProjectError
 from ..project import ANNOTATIONS, INGESTED, ITEMS, PULLED_PREDICTIONS, Project
 from ..records import ProblemCollector, atomic_binary, paused_gc, record_key, write_json
+
+if TYPE_CHECKING:
+    from ..sorted_runs import SortedRuns
 
 METRICS = "metrics/pull.json"
 REPORT = "reports/pull.json"
@@ -382,9 +385,9 @@ def pulled_runs(scratch: Path, spill_every: int, *, first_arrival: int, n_ingest
 class PulledRuns:
     """What the exports held, in sorted runs: items (ingested ones first), annotations, predictions."""
 
-    items: Any  # SortedRuns
-    annotations: Any
-    predictions: Any
+    items: SortedRuns
+    annotations: SortedRuns
+    predictions: SortedRuns
     n_ingested: int = 0
 
 
@@ -485,7 +488,7 @@ def _item_key(record: dict) -> str:
     return record["item_id"]
 
 
-def _first(entry: tuple) -> int:
+def _first(entry: tuple) -> Any:
     return entry[0]
 
 
@@ -501,9 +504,7 @@ def _by_item(runs: PulledRuns):
         for item_id, rows in groupby(merged, key=lambda row: row[0][0]):
             yield item_id, [(arrival, record) for _, arrival, record in rows]
 
-    items = ((key, arrival, record) for key, rows in groupby(runs.items.merged(), key=_first)
-             for _, arrival, record in [next(rows)])
-    streams = [((key, 0, arrival, record) for key, arrival, record in items),
+    streams = [((key, 0, arrival, record) for key, arrival, record in _first_of_each(runs.items)),
                ((key, 1, rows) for key, rows in grouped(runs.annotations.merged())),
                ((key, 2, rows) for key, rows in grouped(runs.predictions.merged()))]
     for item_id, parts in groupby(heapq.merge(*streams, key=lambda row: (row[0], row[1])), key=_first):
@@ -516,6 +517,15 @@ def _by_item(runs: PulledRuns):
             else:
                 predictions = part[2]
         yield item_id, item, arrival, annotations, predictions
+
+
+def _first_of_each(item_runs: SortedRuns) -> Iterator[tuple[str, int, dict]]:
+    """``(item_id, arrival, record)`` of the first record of each item id: ingested, then export order."""
+    from itertools import groupby
+
+    for key, rows in groupby(item_runs.merged(), key=_first):
+        _, arrival, record = next(rows)
+        yield key, arrival, record
 
 
 def _annotator_groups(annotations: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
@@ -681,11 +691,9 @@ def _has_images(project: Project) -> bool:
 
 def _recorded_sizes(item_runs) -> dict[str, tuple[int, int]]:
     """Image -> (width, height) of the items that carry a size (first record of each item id)."""
-    from itertools import groupby
-
     recorded = {}
-    for _, rows in groupby(item_runs.merged(), key=_first):
-        data = next(rows)[2]["data"]
+    for _, _, item in _first_of_each(item_runs):
+        data = item["data"]
         if "image" in data and data.get("width") and data.get("height"):
             recorded[data["image"]] = (data["width"], data["height"])
     return recorded
