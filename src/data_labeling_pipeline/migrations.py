@@ -124,6 +124,11 @@ def current_label(schema: dict, name: str, version: int | None = None) -> str:
     return _chain(schema, name, max(seen)) if seen else name
 
 
+def needs_remap(schema: dict) -> bool:
+    """Whether records of some schema version may carry labels the current schema names otherwise."""
+    return _has_migrations(schema) or bool(historical_names(schema))
+
+
 def _has_migrations(schema: dict) -> bool:
     return any(e.get("change") in ("rename", "merge") for e in schema.get("history") or [])
 

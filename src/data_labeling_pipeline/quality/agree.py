@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from data_labeling_pipeline.columns import AnnotationColumns
 from data_labeling_pipeline.errors import DataError
 from data_labeling_pipeline.quality.annotators import agreement_trend, annotator_stats
 from data_labeling_pipeline.quality.consensus import (
@@ -59,7 +60,7 @@ from data_labeling_pipeline.quality.consensus import (
 )
 from data_labeling_pipeline.quality.dawid_skene import DawidSkene
 from data_labeling_pipeline.quality.dependence import dependent_items, outlier_dependence
-from data_labeling_pipeline.quality.encoding import encode_long
+from data_labeling_pipeline.quality.encoding import encode_long, factorize, is_missing
 from data_labeling_pipeline.quality.flags import (
     LOW_CONFIDENCE,
     MODEL_DISAGREES,
@@ -141,7 +142,7 @@ class AgreeResult:
 
 
 def agree(
-    annotations: Sequence[Mapping],
+    annotations: Sequence[Mapping] | AnnotationColumns,
     *,
     item_ids: Iterable[str],
     decisions: Mapping[str, Mapping] | None = None,
@@ -154,7 +155,8 @@ def agree(
     """Agreement, consensus, flags and routing of one project's annotations.
 
     Args:
-        annotations: Annotation records (one per item and annotator), human only.
+        annotations: Annotation records (one per item and annotator), human only, or (single-label
+            classification) their :class:`~data_labeling_pipeline.columns.AnnotationColumns`.
         item_ids: Every item of the project; items nobody annotated are routed for annotation.
         decisions: ``item_id -> payload`` fixed by review (a correction or a ground-truth
             annotation); such items count as reviewed and keep the decided label.
@@ -182,7 +184,8 @@ def agree(
         ([('i1', 'accepted'), ('i2', 'flagged')], 0.0)
     """
     decisions = dict(decisions or {})
-    if options.task_type in CLASSIFICATION and is_multi_label(annotations):
+    columnar = isinstance(annotations, AnnotationColumns)  # single-label by construction
+    if options.task_type in CLASSIFICATION and not columnar and is_multi_label(annotations):
         decisions = decisions_in_schema_order(decisions, options.classes)
         result = AgreeResult(**multilabel_agree(
             annotations, decisions, classes=options.classes, min_annotators=options.min_annotators,
@@ -340,15 +343,13 @@ def _with_annotator(model: DawidSkene, name: str, confusion: np.ndarray) -> Simp
                            confusions_=conf, priors_=model.priors_)
 
 
-def _classification(annotations: Sequence[Mapping], decisions: dict, options: AgreeOptions,
+def _classification(annotations: Sequence[Mapping] | AnnotationColumns, decisions: dict, options: AgreeOptions,
                     votes: _ModelVotes | None) -> AgreeResult:
-    rows = [a for a in annotations if a.get("label") is not None]
-    if len(rows) != len(annotations):
+    rows = annotations if isinstance(annotations, AnnotationColumns) else AnnotationColumns.from_records(annotations)
+    if is_missing(rows.label).any():
         raise DataError.single("annotations/annotations.jsonl", None, "$.label",
                                "classification records need a 'label' (or, in a multi-label project, 'labels')")
-    items = np.array([a["item_id"] for a in rows], dtype=object)
-    who = np.array([a["annotator"] for a in rows], dtype=object)
-    labels = np.array([a["label"] for a in rows], dtype=object)
+    items, who, labels = rows.item_id, rows.annotator, rows.label
     classes = list(options.classes)
     summary = agreement_summary(items, who, labels, classes=classes, level=options.scale,
                                 weights=KAPPA_WEIGHTS[options.scale], n_resamples=options.n_resamples,
@@ -382,10 +383,10 @@ def _classification(annotations: Sequence[Mapping], decisions: dict, options: Ag
     consensus = fit.consensus
     label_of = consensus.as_mapping()
     stats = annotator_stats(items, who, labels, consensus=label_of, classes=classes, truth=truth,
-                            lead_times=[a.get("lead_time") for a in rows], dawid_skene=fit.figures_model)
+                            lead_times=rows.lead_time, dawid_skene=fit.figures_model)
     flags = annotator_flags(stats)
     windows = windowed_kappa(who, labels, [label_of[i] for i in items.tolist()], item_ids=items,
-                             created_at=[a.get("created_at") for a in rows], window=options.window,
+                             created_at=rows.created_at, window=options.window,
                              min_kappa=options.min_annotator_kappa, classes=classes,
                              weights=KAPPA_WEIGHTS[options.scale])
     for a, w in windows.items():
@@ -505,19 +506,20 @@ def _rows(matrix: Any) -> list[list[float]]:
     return np.asarray(matrix, dtype=float).tolist()
 
 
-def _classification_plots(rows: Sequence[Mapping], consensus: Mapping, window: int) -> dict[str, list[dict]]:
+def _classification_plots(rows: AnnotationColumns, consensus: Mapping, window: int) -> dict[str, list[dict]]:
     plots: dict[str, list[dict]] = {}
-    for record in sorted(rows, key=lambda r: (r["annotator"], r["item_id"])):
-        if record["item_id"] in consensus:
-            plots.setdefault(f"confusion/{_file_name(record['annotator'])}.json", []).append(
-                {"item_id": record["item_id"], "consensus": consensus[record["item_id"]], "label": record["label"]})
+    names, who = factorize(rows.annotator)
+    _, item = factorize(rows.item_id)
+    reference = np.array([consensus.get(i) for i in rows.item_id.tolist()], dtype=object)
+    for i in np.lexsort((item, who)).tolist():  # by annotator, then item id
+        if reference[i] is not None:
+            plots.setdefault(f"confusion/{_file_name(rows.annotator[i])}.json", []).append(
+                {"item_id": rows.item_id[i], "consensus": reference[i], "label": rows.label[i]})
     if not plots:  # dvc.yaml declares the folder: with nobody to plot yet it holds an empty table
         plots[EMPTY_CONFUSION] = []
-    agree_flags = [consensus.get(r["item_id"]) == r["label"] for r in rows]
-    times = [r.get("created_at") for r in rows]
     plots["agreement_trend.json"] = [
         {"window": w["window"], "labels": w["n"], "agreement_with_consensus": w["agreement"]}
-        for w in agreement_trend(times, agree_flags, window=window)]
+        for w in agreement_trend(rows.created_at, reference == rows.label, window=window)]
     return plots
 
 

@@ -124,7 +124,8 @@ def annotator_stats(
 
     lead = None
     if lead_times is not None:
-        lt = np.array([np.nan if v is None else float(v) for v in np.asarray(lead_times, dtype=object)])
+        lt = lead_times.astype(float) if isinstance(lead_times, np.ndarray) and lead_times.dtype.kind == "f" else (
+            np.array([np.nan if v is None else float(v) for v in np.asarray(lead_times, dtype=object)]))
         lead = lt[table.order]
     ds_index = {}
     if dawid_skene is not None:
@@ -186,7 +187,8 @@ def agreement_trend(times: Any, agree: Any, *, window: int = 100) -> list[dict[s
 
     Args:
         times: Sortable time per label (numbers or ISO-8601 strings in one format); ``None``
-            entries are left out. Equal times keep their input order.
+            entries are left out; or a masked array of UTF-8 bytes (masked entries left out), as
+            `AnnotationColumns.created_at` holds them. Equal times keep their input order.
         agree: Whether each label agreed with the consensus.
         window: Labels per window; the last window may be shorter.
 
@@ -198,18 +200,27 @@ def agreement_trend(times: Any, agree: Any, *, window: int = 100) -> list[dict[s
         >>> [w["agreement"] for w in agreement_trend([3, 1, 2, 4], [True, True, False, False], window=2)]
         [0.5, 0.5]
     """
-    t = np.asarray(times, dtype=object)
-    ok = np.array([v is not None for v in t], dtype=bool)
-    idx = np.flatnonzero(ok)
-    ag = np.asarray(agree, dtype=bool)[idx]
-    order = sorted(range(len(idx)), key=lambda i: (t[idx[i]], i))
+    if isinstance(times, np.ma.MaskedArray):  # UTF-8 bytes, masked where unknown: sorted in C
+        idx = np.flatnonzero(~np.ma.getmaskarray(times))
+        order = idx[np.argsort(times.data[idx], kind="stable")]
+
+        def shown(i):
+            return times.data[i].decode("utf-8")
+    else:
+        t = np.asarray(times, dtype=object)
+        idx = np.flatnonzero(np.array([v is not None for v in t], dtype=bool))
+        order = idx[np.array(sorted(range(len(idx)), key=lambda i: (t[idx[i]], i)), dtype=np.int64)]
+
+        def shown(i):
+            return t[i]
+    ag = np.asarray(agree, dtype=bool)
     out = []
     for w, start in enumerate(range(0, len(order), max(int(window), 1))):
         chunk = order[start : start + window]
         out.append({
             "window": w,
-            "start": t[idx[chunk[0]]],
-            "end": t[idx[chunk[-1]]],
+            "start": shown(chunk[0]),
+            "end": shown(chunk[-1]),
             "n": len(chunk),
             "agreement": float(ag[chunk].mean()),
         })

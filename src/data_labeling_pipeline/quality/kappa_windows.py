@@ -25,6 +25,10 @@ def _time_key(created_at: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(missing flag, sortable time) per label; missing times sort after known ones."""
     if created_at is None:
         return np.zeros(n, dtype=np.int8), np.zeros(n)
+    if isinstance(created_at, np.ma.MaskedArray):  # UTF-8 bytes (b"" where masked): they sort as the strings
+        if len(created_at) != n:
+            raise DataError.single(_WHERE, None, "created_at", f"expected {n} entries, got {len(created_at)}")
+        return np.ma.getmaskarray(created_at).astype(np.int8), created_at.data
     t = np.asarray(created_at, dtype=object)
     if len(t) != n:
         raise DataError.single(_WHERE, None, "created_at", f"expected {n} entries, got {len(t)}")
@@ -60,7 +64,8 @@ def windowed_kappa(
             annotation out.
         item_ids: Item id per annotation (orders labels with the same time).
         created_at: Time per annotation (ISO-8601 strings in one format, or numbers); ``None``
-            entries sort last. ``None`` for the whole column: item id order.
+            entries sort last; or a masked array of UTF-8 bytes, masked entries last.
+            ``None`` for the whole column: item id order.
         window: Labels per window (``quality.qa_every_n_labels``).
         min_kappa: ``quality.min_annotator_kappa``; ``None`` never flags.
         min_labels: A window needs this many labels to count as the latest.

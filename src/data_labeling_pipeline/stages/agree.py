@@ -15,10 +15,12 @@ import functools
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..columns import AnnotationColumns
 from ..project import ANNOTATIONS, CONSENSUS, ITEMS, PREDICTIONS, REVIEW, Project
 from ..records import paused_gc, write_json, write_jsonl
 
@@ -91,11 +93,9 @@ def dawid_skene_engine(quality: dict):
 @paused_gc()
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
-    from .schema import read_current
 
     items = {item["item_id"]: item for item in project.read_items(ITEMS)}
-    # Older schema versions re-mapped to the current one; only the fields agree reads (memory at scale).
-    annotations = read_current(project, ANNOTATIONS, items, fields=AGREE_FIELDS)
+    annotations = read_agree_annotations(project, items)
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
     predictions, name = model_predictions(project, items)
@@ -120,7 +120,34 @@ def run_agree(project: Project) -> AgreeSummary:
     return AgreeSummary(result.metrics, len(result.review), options.headline, result.review_summary)
 
 
-def relabel_needed(project: Project, annotations: list[dict], decisions: dict[str, dict],
+def read_agree_annotations(project: Project, items: dict[str, dict]) -> list[dict] | AnnotationColumns:
+    """The annotations as agree reads them: columns for single-label classification, else records.
+
+    Records are re-mapped from older schema versions to the current one, and keep only the
+    fields agree reads (memory at scale); columns hold those fields in under 100 bytes a row.
+    """
+    from ..columns import read_annotation_columns
+    from ..migrations import needs_remap
+    from .schema import read_current
+
+    schema = project.label_schema
+    if schema["task_type"] in ("image_classification", "text_classification") and not needs_remap(schema):
+        columns = read_annotation_columns(project.path(ANNOTATIONS), project.validators["annotation"],
+                                          item_ids=items, display_path=ANNOTATIONS)
+        if columns is not None:
+            columns.ground_truth = [{k: r[k] for k in AGREE_FIELDS if k in r} for r in columns.ground_truth]
+            return columns
+    return read_current(project, ANNOTATIONS, items, fields=AGREE_FIELDS)
+
+
+def _annotation_records(annotations: list[dict] | AnnotationColumns) -> Iterable[dict]:
+    if not isinstance(annotations, AnnotationColumns):
+        return annotations
+    return ({"item_id": i, "label": label} for i, label in zip(annotations.item_id.tolist(),
+                                                                annotations.label.tolist(), strict=True))
+
+
+def relabel_needed(project: Project, annotations: list[dict] | AnnotationColumns, decisions: dict[str, dict],
                    consensus: list[dict]) -> dict[str, str]:
     """item_id -> why, for the items a class split left to relabel (annotations/relabel.jsonl).
 
@@ -145,7 +172,7 @@ def relabel_needed(project: Project, annotations: list[dict], decisions: dict[st
         return split.get(rows[record["item_id"]].get("schema_version")) not in labels_in(record)
 
     fresh = dict.fromkeys(rows, 0)
-    for a in annotations:
+    for a in _annotation_records(annotations):
         if a["item_id"] in rows and without_split_class(a):
             fresh[a["item_id"]] += 1
     settled = {r["item_id"] for r in consensus if r["item_id"] in rows and without_split_class(r)}
@@ -206,7 +233,8 @@ def model_accuracy(project: Project) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def review_decisions(project: Project, annotations: list[dict], items: dict[str, dict]) -> dict[str, dict]:
+def review_decisions(project: Project, annotations: list[dict] | AnnotationColumns,
+                     items: dict[str, dict]) -> dict[str, dict]:
     """item_id -> the label a reviewer settled: corrections first, then ground-truth annotations.
 
     Within each source the newest record wins. Corrections are annotation records
@@ -214,7 +242,9 @@ def review_decisions(project: Project, annotations: list[dict], items: dict[str,
     so they merge line by line.
     """
     decisions: dict[str, dict] = {}
-    for record in sorted((a for a in annotations if a.get("ground_truth")), key=_when):
+    truth = annotations.ground_truth if isinstance(annotations, AnnotationColumns) else (
+        [a for a in annotations if a.get("ground_truth")])
+    for record in sorted(truth, key=_when):
         decisions[record["item_id"]] = record
     path = project.path(CORRECTIONS)
     if path.exists():
