@@ -43,7 +43,7 @@ def annotation_checker(items: Mapping[str, dict] | None, *, key_field: str = "an
                 problems.append(("$.item_id",
                                  f"{record['item_id']!r} is not in items.jsonl; ingest or pull the item first"))
             else:
-                data = item["data"]
+                data = item.get("data") or {}  # items read without their data (classification) check ids only
         if "spans" in record:
             problems += span_problems(record["spans"], data.get("text"))
         if "boxes" in record:

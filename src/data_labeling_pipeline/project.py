@@ -94,15 +94,17 @@ class Project:
 
         return {name: Validator(schema) for name, schema in record_schemas(self.label_schema).items()}
 
-    def read_items(self, relative: str = ITEMS, *, missing_ok: bool = False) -> list[dict]:
-        """Items of the project, validated (ids unique)."""
+    def read_items(self, relative: str = ITEMS, *, missing_ok: bool = False,
+                   fields: Iterable[str] | None = None) -> list[dict]:
+        """Items of the project, validated (ids unique); ``fields``: keep only these keys."""
         from .checks import item_checker
         from .records import read_records
 
         path = self.path(relative)
         if missing_ok and not path.exists():
             return []
-        return read_records(path, self.validators["item"], check=item_checker(), display_path=relative)
+        return read_records(path, self.validators["item"], check=item_checker(), display_path=relative,
+                            fields=fields)
 
     def read_annotations(self, relative: str = ANNOTATIONS, *, items: dict[str, dict] | None = None,
                          fields: Iterable[str] | None = None) -> list[dict]:

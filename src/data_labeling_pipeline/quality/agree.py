@@ -590,8 +590,9 @@ def _finish(result: AgreeResult, options: AgreeOptions, decisions: Mapping[str, 
                                                                          options.min_annotator_kappa)})
     # Rounded so that float noise of another CPU or BLAS build does not change the bytes.
     result.metrics = metrics
-    result.consensus = rounded(result.consensus, numbers_only=False)
-    result.review = rounded(result.review, numbers_only=False)
+    for records in (result.consensus, result.review):  # in place: a rounded copy of every record is ~1 KiB each
+        for i, record in enumerate(records):
+            records[i] = rounded(record, numbers_only=False)
 
 
 def rounded(value: Any, *, numbers_only: bool = True) -> Any:
@@ -612,6 +613,8 @@ def rounded(value: Any, *, numbers_only: bool = True) -> Any:
             if leaf is float:
                 out[k] = None if v != v else round(v, DECIMALS)
             elif leaf is str or leaf is int or v is None:
+                out[k] = v
+            elif leaf is list and all(type(x) is str for x in v):  # reasons, spot checks
                 out[k] = v
             else:
                 out[k] = rounded(v, numbers_only=numbers_only)

@@ -172,6 +172,10 @@ def _unique_objects(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = arr.tolist()
     if set(map(type, values)) != {str}:
         return _unique(arr)
+    if len(arr) > 1 and bool(np.all(arr[1:] >= arr[:-1])):  # item ids of a canonical file: one linear pass
+        change = arr[1:] != arr[:-1]
+        codes = np.concatenate([[0], np.cumsum(change, dtype=np.int64)])
+        return arr[np.concatenate([[True], change])], codes
     vocab = sorted(set(values))
     index = {v: i for i, v in enumerate(vocab)}
     uniq = np.empty(len(vocab), dtype=object)

@@ -90,11 +90,16 @@ def dawid_skene_engine(quality: dict):
         yield functools.partial(fit_sharded, client=client, shards=quality["shards"])
 
 
+CLASSIFICATION_TASKS = ("image_classification", "text_classification")
+
+
 @paused_gc()
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
 
-    items = {item["item_id"]: item for item in project.read_items(ITEMS)}
+    # Spans and boxes are checked against the item's text or image; class labels need the ids only.
+    ids_only = ("item_id",) if project.label_schema["task_type"] in CLASSIFICATION_TASKS else None
+    items = {item["item_id"]: item for item in project.read_items(ITEMS, fields=ids_only)}
     annotations = read_agree_annotations(project, items)
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
@@ -131,7 +136,7 @@ def read_agree_annotations(project: Project, items: dict[str, dict]) -> list[dic
     from .schema import read_current
 
     schema = project.label_schema
-    if schema["task_type"] in ("image_classification", "text_classification") and not needs_remap(schema):
+    if schema["task_type"] in CLASSIFICATION_TASKS and not needs_remap(schema):
         columns = read_annotation_columns(project.path(ANNOTATIONS), project.validators["annotation"],
                                           item_ids=items, display_path=ANNOTATIONS)
         if columns is not None:
@@ -213,7 +218,8 @@ def model_predictions(project: Project, items: dict[str, dict]) -> tuple[dict[st
     from ..records import read_records
 
     records = read_records(path, project.validators["prediction"],
-                           check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS)
+                           check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS,
+                           fields=("item_id", "label", "model_version"))
     labelled = [r for r in records if r.get("label") is not None]
     if not labelled:
         return None, "model"
