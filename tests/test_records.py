@@ -14,6 +14,7 @@ from data_labeling_pipeline.records import (
     Validator,
     canonical_bytes,
     canonical_line,
+    iter_records,
     pretty_json_bytes,
     read_records,
     write_jsonl,
@@ -39,6 +40,22 @@ def test_records_error_names_file_line_and_field(tmp_path):
         read_records(path, Validator(ANNOTATION), display_path="annotations/x.jsonl")
     assert str(err.value) == "annotations/x.jsonl:42: $.label: 'cow' is not one of ['cat', 'dog']"
     assert isinstance(err.value, ValueError)
+
+
+def test_records_iter_yields_the_valid_records_then_raises_what_read_records_raises(tmp_path):
+    lines = [json.dumps(ann("a")), "{not json", json.dumps({**ann("c"), "label": "cow"}), json.dumps(ann("d"))]
+    path = write_lines(tmp_path / "x.jsonl", lines)
+    seen = []
+    with pytest.raises(DataError) as streamed:
+        for record in iter_records(path, Validator(ANNOTATION), display_path="x.jsonl", fields=("item_id",)):
+            seen.append(record)
+    assert seen == [{"item_id": "a"}, {"item_id": "d"}]  # valid records, only the fields asked for
+    with pytest.raises(DataError) as read:
+        read_records(path, Validator(ANNOTATION), display_path="x.jsonl")
+    assert str(streamed.value) == str(read.value)
+    assert "x.jsonl:2: " in str(read.value) and "x.jsonl:3: $.label: 'cow'" in str(read.value)
+    good = write_lines(tmp_path / "y.jsonl", [json.dumps(ann(i)) for i in "ab"])
+    assert list(iter_records(good, Validator(ANNOTATION))) == read_records(good, Validator(ANNOTATION))
 
 
 def test_records_collects_every_error_once(tmp_path):

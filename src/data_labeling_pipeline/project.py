@@ -7,7 +7,7 @@ written down once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -105,6 +105,14 @@ class Project:
             return []
         return read_records(path, self.validators["item"], check=item_checker(), display_path=relative,
                             fields=fields)
+
+    def iter_items(self, relative: str = ITEMS, *, fields: Iterable[str] | None = None) -> Iterator[dict]:
+        """:meth:`read_items` one item at a time (see :func:`.records.iter_records`)."""
+        from .checks import item_checker
+        from .records import iter_records
+
+        return iter_records(self.path(relative), self.validators["item"], check=item_checker(),
+                            display_path=relative, fields=fields)
 
     def read_annotations(self, relative: str = ANNOTATIONS, *, items: dict[str, dict] | None = None,
                          fields: Iterable[str] | None = None) -> list[dict]:

@@ -327,14 +327,30 @@ def read_records(
     Returns:
         The records in file order.
     """
+    with paused_gc():
+        return list(iter_records(path, validator, check=check, display_path=display_path, cap=cap, fields=fields))
+
+
+def iter_records(
+    path: str | os.PathLike,
+    validator: Validator | None = None,
+    *,
+    check: Callable[[dict], list[tuple[str, str]]] | None = None,
+    display_path: str | None = None,
+    cap: int = MAX_ERRORS,
+    fields: Iterable[str] | None = None,
+) -> Iterator[dict]:
+    """:func:`read_records` one record at a time: the valid records as they come, then the DataError.
+
+    A reader that builds something small from millions of records holds none of them; it must not
+    write anything before the iterator is exhausted, since a bad line is only reported at the end.
+    """
     shown = display_path or str(path)
     collector = ProblemCollector(cap)
-    records: list[dict] = []
-    keep = records.append
     is_valid = validator.is_valid if validator is not None else _is_object
     check = check or _no_problems
     wanted = None if fields is None else tuple(fields)
-    with open(path, "rb") as fh, paused_gc():
+    with open(path, "rb") as fh:
         for line, raw in enumerate(fh, start=1):
             # The common case first and short: parse, check, keep. Everything else is the slow path.
             try:
@@ -344,7 +360,7 @@ def read_records(
                     collector.add([Problem(shown, line, "", f"invalid JSON: {exc}")])
                 continue
             if is_valid(record) and isinstance(record, dict) and not (semantic := check(record)):
-                keep(record if wanted is None else {k: record[k] for k in wanted if k in record})
+                yield record if wanted is None else {k: record[k] for k in wanted if k in record}
                 continue
             if not isinstance(record, dict):
                 collector.add([Problem(shown, line, "$", f"expected a JSON object, got {type(record).__name__}")])
@@ -355,4 +371,3 @@ def read_records(
             if collector.full:
                 break
     collector.raise_if_any()
-    return records

@@ -116,3 +116,30 @@ def test_models_classifier_bad_input_is_a_data_error(kwargs, fit_args, message):
 def test_models_classifier_predict_before_fit_says_so():
     with pytest.raises(DataError, match="not fitted"):
         WeakClassifier("text", classes=["a"]).predict_proba(["x"])
+
+
+def test_models_one_blas_thread_sets_the_limit_once_for_nested_calls(monkeypatch):
+    import threadpoolctl
+
+    from data_labeling_pipeline.models.threads import one_blas_thread
+
+    entered = []
+    real = threadpoolctl.threadpool_limits
+
+    def counting(*args, **kwargs):
+        entered.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", counting)
+
+    @one_blas_thread
+    def inner(x):
+        return x + 1
+
+    @one_blas_thread
+    def outer():
+        return [inner(i) for i in range(5)]
+
+    assert outer() == [1, 2, 3, 4, 5]
+    assert entered == [{"limits": 1, "user_api": "blas"}]  # once, around the outer call
+    assert inner(1) == 2 and len(entered) == 2  # outside it, each call sets it again

@@ -511,10 +511,16 @@ def _weak_model(project, task, kind, classes, items, features, training, metrics
 
 def _predict_proba(model, features, n_classes: int, size: int) -> np.ndarray:
     """Probabilities of every item, ``size`` items at a time: the TF-IDF rows of a batch, never of all items."""
-    out = np.zeros((len(features), n_classes))
-    for lo in range(0, len(features), size):
-        out[lo : lo + size] = model.predict_proba(features[lo : lo + size])
-    return out
+    from ..models.threads import one_blas_thread
+
+    @one_blas_thread  # once around the batches, not once per batch
+    def predict() -> np.ndarray:
+        out = np.zeros((len(features), n_classes))
+        for lo in range(0, len(features), size):
+            out[lo : lo + size] = model.predict_proba(features[lo : lo + size])
+        return out
+
+    return predict()
 
 
 def _new_model(task: str, kind: str, classes: list[str], multi: bool, seed: int):

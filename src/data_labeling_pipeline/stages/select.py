@@ -18,16 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..project import CONSENSUS, EMBEDDING_IDS, EMBEDDINGS, ITEMS, PREDICTIONS, REVIEW, Project
-from ..records import read_records, write_json, write_jsonl
+from ..records import iter_records, write_json, write_jsonl
 
 QUEUE = "queue/next.jsonl"
 METRICS = "metrics/select.json"
 DECIMALS = 6
+COMMITTEE = ("vote_entropy", "kl_disagreement")
 
 
 @dataclass
@@ -66,17 +68,16 @@ def run_select(project: Project) -> SelectSummary:
 
     params = project.params["active_learning"]
     classes = class_names(project.label_schema)
-    item_ids = sorted(item["item_id"] for item in project.read_items(ITEMS))
-    consensus = _read(project, CONSENSUS)
-    waiting = {r["item_id"] for r in _read(project, REVIEW) if r.get("action") == "review"}
-    labelled = {r["item_id"]: r for r in consensus}
+    # Only the fields used here are kept: millions of items and consensus records otherwise.
+    item_ids = sorted(item["item_id"] for item in project.iter_items(ITEMS, fields=("item_id",)))
+    labelled = {r["item_id"]: r.get("label") for r in _iter(project, CONSENSUS, ("item_id", "label"))}
+    waiting = {r["item_id"] for r in _iter(project, REVIEW, ("item_id", "action")) if r.get("action") == "review"}
     pool = [i for i in item_ids if i not in labelled and i not in waiting]
     pool = sample_pool(pool, params["pool_size"], seed=params["seed"])
     k = min(params["query_batch_size"], len(pool))
     probabilities = _probabilities(project, pool, classes)
     embeddings, row_of = _embeddings(project)
     pool_embeddings = _rows(embeddings, row_of, pool)
-    labelled_embeddings = _rows(embeddings, row_of, sorted(labelled))
 
     if probabilities is not None:
         mode = "model"
@@ -92,8 +93,10 @@ def run_select(project: Project) -> SelectSummary:
         probabilities = np.full((len(pool), max(len(classes), 2)), 1.0 / max(len(classes), 2))
     if strategy in NEEDS_EMBEDDINGS and pool_embeddings is None:
         strategy = "margin" if mode == "model" else "random"  # no embeddings: the nearest thing that needs none
-    committee = None
-    if strategy in ("vote_entropy", "kl_disagreement"):
+    committee = labelled_embeddings = None
+    if strategy in NEEDS_EMBEDDINGS or strategy in COMMITTEE:  # rows of every labelled item: only when used
+        labelled_embeddings = _rows(embeddings, row_of, sorted(labelled))
+    if strategy in COMMITTEE:
         committee = _committee(labelled, labelled_embeddings, pool_embeddings, classes, params)
         if committee is None:
             strategy = params["uncertainty_measure"]
@@ -147,20 +150,30 @@ def sample_pool(item_ids: list[str], pool_size: int | None, *, seed: int) -> lis
     return sorted(ranked[:pool_size])
 
 
-def _read(project: Project, relative: str) -> list[dict]:
+def _iter(project: Project, relative: str, fields: tuple[str, ...]) -> Iterator[dict]:
+    """The records of a stage output that may not exist yet, with only ``fields`` (millions of records)."""
     path = project.path(relative)
-    return read_records(path, display_path=relative) if path.exists() else []
+    return iter_records(path, display_path=relative, fields=fields) if path.exists() else iter(())
 
 
 def _probabilities(project: Project, pool: list[str], classes: list[str]) -> np.ndarray | None:
     """Pool rows x schema classes; None when there are no class probabilities (no model yet, NER, boxes)."""
-    predictions = {r["item_id"]: r for r in _read(project, PREDICTIONS) if r.get("probabilities")}
-    if not predictions or not pool:
+    if not pool:
         return None
-    uniform = [1.0 / len(classes)] * len(classes)  # an item the model never scored is as uncertain as it gets
-    rows = [[predictions[i]["probabilities"].get(c, 0.0) for c in classes] if i in predictions else uniform
-            for i in pool]
-    matrix = np.asarray(rows, dtype=np.float64)
+    row_of = {item_id: row for row, item_id in enumerate(pool)}
+    # An item the model never scored is as uncertain as it gets.
+    matrix = np.full((len(pool), len(classes)), 1.0 / len(classes))
+    scored = 0
+    for record in _iter(project, PREDICTIONS, ("item_id", "probabilities")):
+        probabilities = record.get("probabilities")
+        if not probabilities:
+            continue
+        scored += 1
+        row = row_of.get(record["item_id"])
+        if row is not None:
+            matrix[row] = [probabilities.get(c, 0.0) for c in classes]
+    if not scored:
+        return None
     return matrix / matrix.sum(axis=1, keepdims=True)
 
 
@@ -181,12 +194,12 @@ def _rows(matrix: np.ndarray | None, row_of: dict[str, int], item_ids: list[str]
     return np.asarray(matrix[[row_of[i] for i in item_ids]], dtype=np.float32)
 
 
-def _committee(labelled: dict[str, dict], labelled_embeddings, pool_embeddings, classes: list[str], params: dict):
+def _committee(labelled: dict[str, str | None], labelled_embeddings, pool_embeddings, classes: list[str],
+               params: dict):
     """A bootstrap committee of logistic regressions over the embeddings, columns in schema class order."""
     from ..active import bootstrap_committee
 
-    ids = sorted(labelled)
-    labels = [labelled[i].get("label") for i in ids]
+    labels = [labelled[i] for i in sorted(labelled)]
     if labelled_embeddings is None or pool_embeddings is None or len(set(labels) - {None}) < 2:
         return None
     keep = [j for j, label in enumerate(labels) if label is not None]
