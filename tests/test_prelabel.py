@@ -364,3 +364,31 @@ def test_prelabel_cap_sample_sizes_follow_the_class_shares(counts, cap, floor, s
     assert all(k >= min(n, lowest) for k, n in zip(kept, counts, strict=True))
     if all(cap * n >= min(n, lowest) * len(pairs) for n in counts):  # no class lifted to the floor: shares kept
         assert all(abs(k - cap * n / len(pairs)) < 1 for k, n in zip(kept, counts, strict=True))
+
+
+def test_prelabel_reads_classification_as_columns_with_the_same_outputs_as_records(bare_project, monkeypatch):
+    """Columns for the consensus and one streamed pass for acceptance and lead times: the same bytes as records."""
+    import data_labeling_pipeline.columns as columns
+    from data_labeling_pipeline.project import PULLED_PREDICTIONS
+
+    project = sentiment(bare_project)
+    annotations = lines(project, "annotations/annotations.jsonl")
+    for n, record in enumerate(annotations):
+        record["lead_time"] = 2.0 + n % 7
+        if n % 3 == 0:  # made from a pre-label: kept (two in three) or changed
+            record["parent_prediction"] = n
+            record["prediction_accepted"] = n % 9 != 0
+    write_jsonl(project.path("annotations/annotations.jsonl"), annotations)
+    write_jsonl(project.path(PULLED_PREDICTIONS), [{"item_id": r["item_id"], "label": "pos"} for r in annotations[:50]])
+
+    def outputs():
+        run_prelabel(project)
+        return {name: project.path(name).read_bytes() for name in (PREDICTIONS, METRICS)}
+
+    as_columns = outputs()
+    metrics = json.loads(as_columns[METRICS])
+    assert metrics["acceptance_annotations_n"] > 0 and metrics["lead_time_kept_n"] > 0
+    assert metrics["acceptance_consensus_n"] > 0
+    monkeypatch.setattr(columns, "read_annotation_columns", lambda *args, **kwargs: None)  # the records path
+    project.path(MODEL).unlink()
+    assert outputs() == as_columns

@@ -125,11 +125,13 @@ def run_agree(project: Project) -> AgreeSummary:
     return AgreeSummary(result.metrics, len(result.review), options.headline, result.review_summary)
 
 
-def read_agree_annotations(project: Project, items: dict[str, dict]) -> list[dict] | AnnotationColumns:
+def read_agree_annotations(project: Project, items: dict[str, dict], *,
+                           extra_fields: tuple[str, ...] = ()) -> list[dict] | AnnotationColumns:
     """The annotations as agree reads them: columns for single-label classification, else records.
 
     Records are re-mapped from older schema versions to the current one, and keep only the
-    fields agree reads (memory at scale); columns hold those fields in under 100 bytes a row.
+    fields agree reads and ``extra_fields`` (memory at scale); columns hold agree's fields in
+    under 100 bytes a row.
     """
     from ..columns import read_annotation_columns
     from ..migrations import needs_remap
@@ -142,7 +144,7 @@ def read_agree_annotations(project: Project, items: dict[str, dict]) -> list[dic
         if columns is not None:
             columns.ground_truth = [{k: r[k] for k in AGREE_FIELDS if k in r} for r in columns.ground_truth]
             return columns
-    return read_current(project, ANNOTATIONS, items, fields=AGREE_FIELDS)
+    return read_current(project, ANNOTATIONS, items, fields=tuple(dict.fromkeys((*AGREE_FIELDS, *extra_fields))))
 
 
 def _annotation_records(annotations: list[dict] | AnnotationColumns) -> Iterable[dict]:

@@ -352,11 +352,10 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
     params, schema = project.params, project.label_schema
     options, checkpoint = params["prelabel"], params["active_learning"]["model_checkpoint"]
     task, classes = schema["task_type"], class_names(schema)
-    from .agree import AGREE_FIELDS
+    from .agree import read_agree_annotations
 
-    # What the consensus reads, and what says whether a pre-label was kept (memory at scale).
-    annotations = project.read_annotations(ANNOTATIONS, items={item["item_id"]: item for item in items},
-                                           fields=(*AGREE_FIELDS, "parent_prediction", "prediction_accepted"))
+    annotations = read_agree_annotations(project, {item["item_id"]: item for item in items},
+                                         extra_fields=VERIFICATION_FIELDS)
     consensus = human_consensus(project, items, annotations)
     key = PAYLOAD[task] if not schema.get("multi_label") else "labels"
     featured = features.items
@@ -402,8 +401,8 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
             predictions = _weak_model(project, task, kind, classes, featured, features.values, training, metrics,
                                       report)
     seen_predictions = _read(project, PULLED_PREDICTIONS)
-    accepted = glue.acceptance_rate(seen_predictions, consensus, annotations)
-    metrics.update(glue.lead_times(seen_predictions, annotations))
+    accepted = glue.acceptance_rate(seen_predictions, consensus, _kept_or_created(project, annotations))
+    metrics.update(glue.lead_times(seen_predictions, _kept_or_created(project, annotations)))
     for name, share in accepted.items():
         metrics[f"acceptance_{name}_n"] = share["n"]
         metrics[f"acceptance_{name}_rate"] = share["rate"]
@@ -424,6 +423,22 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
     if "checkpoint_missing" in report:
         notes.insert(0, report["checkpoint_missing"])
     return PrelabelSummary(_rounded(metrics), reason, notes)
+
+
+# What says whether an annotation kept its pre-label, and how long it took.
+VERIFICATION_FIELDS = ("item_id", "label", "labels", "spans", "boxes", "parent_prediction", "prediction_accepted",
+                       "lead_time")
+
+
+def _kept_or_created(project: Project, annotations):
+    """The annotations' pre-label and lead-time fields: the records, or (columns) one streamed pass over the
+    file, already validated by the columns' reader."""
+    from ..columns import AnnotationColumns
+    from ..records import iter_records
+
+    if not isinstance(annotations, AnnotationColumns):
+        return annotations
+    return iter_records(project.path(ANNOTATIONS), display_path=ANNOTATIONS, fields=VERIFICATION_FIELDS)
 
 
 def _unreachable_images(items: list[dict], features: Features) -> list[tuple[str, str]]:
