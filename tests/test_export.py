@@ -210,3 +210,57 @@ def test_format_converter_seed_examples_on_label_studio_export(tmp_path):
 def test_format_converter_push_to_hub_is_never_silent(tmp_path):
     with pytest.raises(Exception, match="repo_id"):
         FormatConverter().to_huggingface(LS / "textcls.export.json", tmp_path / "hf", push_to_hub=True)
+
+
+def _export_files(project) -> dict[str, bytes]:
+    files = {p.relative_to(project.root).as_posix(): p.read_bytes()
+             for p in sorted(project.path("labeled_data").rglob("*")) if p.is_file()}
+    files["metrics/export.json"] = project.path("metrics/export.json").read_bytes()
+    return files
+
+
+@pytest.mark.parametrize("key", ["textcls", "ner", "imgcls"])
+def test_export_streamed_csv_and_hf_equal_the_in_memory_export(bare_project, monkeypatch, key):
+    from data_labeling_pipeline.stages import export
+
+    project, streamed = exported(bare_project, key, verify=True, formats=["csv", "huggingface"])
+    assert export._streamable(project)
+    assert export._streamed_dataset(project)[2] == streamed.exported  # the files stream as they are
+    first = _export_files(project)
+    monkeypatch.setattr(export, "_streamable", lambda project: False)
+    in_memory = run_export(project)
+    assert _export_files(project) == first
+    assert (streamed.exported, streamed.held, streamed.unlabeled, streamed.estimated_accuracy) == (
+        in_memory.exported, in_memory.held, in_memory.unlabeled, in_memory.estimated_accuracy)
+    assert streamed.formats == in_memory.formats
+
+
+def test_export_streamed_reads_unsorted_or_duplicated_files_as_the_in_memory_export_does(bare_project):
+    from data_labeling_pipeline.stages import export
+
+    project, _ = exported(bare_project, "textcls", verify=False, formats=["csv", "huggingface"])
+    first = _export_files(project)
+    consensus = project.path("annotations/consensus.jsonl")
+    lines = consensus.read_bytes().splitlines(keepends=True)
+    consensus.write_bytes(b"".join(reversed(lines)))  # out of order: the in-memory path sorts
+    with pytest.raises(export._NotStreamable):
+        export._streamed_dataset(project)
+    run_export(project)
+    assert _export_files(project) == first
+    items = project.path("annotations/items.jsonl")
+    item_lines = items.read_bytes().splitlines(keepends=True)
+    items.write_bytes(b"".join(item_lines + item_lines[:1]))
+    with pytest.raises(DataError, match=r"annotations/items.jsonl:\d+.*appears twice|duplicate"):
+        run_export(project)
+    assert _export_files(project) == first  # nothing half-written
+
+
+def test_export_streamed_names_a_consensus_label_outside_the_schema(bare_project):
+    project, _ = exported(bare_project, "textcls", verify=False, formats=["csv", "huggingface"])
+    consensus = project.path("annotations/consensus.jsonl")
+    rows = [json.loads(line) for line in consensus.read_text().splitlines()]
+    labelled = next(r for r in rows if r.get("label"))
+    labelled["label"] = "sarcastic"
+    consensus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=r"'sarcastic' is not a class of the label schema"):
+        run_export(project)

@@ -72,3 +72,19 @@ def test_hf_datasets_image_feature_embeds_bytes_when_asked(tmp_path):
     (tmp_path / "proj").rename(tmp_path / "gone")  # the export must not need the files any more
     row = datasets.load_from_disk(str(tmp_path / "out"))["validation"][0]
     assert row["image"].size == (66, 48)
+
+
+@pytest.mark.parametrize("name", ["bbox", "ner", "textcls", "imgcls"])
+def test_hf_datasets_rows_built_in_batches_save_the_same_bytes(tmp_path, name):
+    # The writer turns rows into Arrow a batch at a time (memory); batching must not show in the files,
+    # state.json's fingerprint included.
+    ds = load_case(name)
+
+    def saved(dd, folder):
+        dd.save_to_disk(str(folder))
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    whole = saved(to_hf(ds), tmp_path / "whole")
+    assert "train/state.json" in whole
+    assert saved(to_hf(ds, batch_rows=1), tmp_path / "one") == whole
+    assert saved(to_hf(ds, batch_rows=2), tmp_path / "two") == whole

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError, DataError, Problem
@@ -229,8 +230,20 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def labeled(dataset: Dataset, report: LossReport) -> list[tuple[dict, dict, str]]:
+class StreamedDataset(NamedTuple):
+    """A dataset too large to hold, read again from disk on each pass by the formats that stream (CSV,
+    HuggingFace): ``rows()`` yields (item, payload, split) of every labelled item in item_id order,
+    checked as `make_dataset` checks them."""
+
+    rows: Callable[[], Iterable[tuple[dict, dict, str]]]
+    label_schema: dict
+    policies: dict[str, str]
+
+
+def labeled(dataset: Dataset | StreamedDataset, report: LossReport) -> Iterable[tuple[dict, dict, str]]:
     """(item, payload, split) of every labeled item in item_id order; counts the unlabeled ones."""
+    if isinstance(dataset, StreamedDataset):
+        return dataset.rows()
     out = []
     for item in dataset.items:
         payload = dataset.labels.get(item["item_id"])
@@ -338,18 +351,25 @@ def labels_from_consensus(consensus: list[dict], *, drop_rotated: bool = False) 
     labels: dict[str, dict] = {}
     left_out = {"held": 0, "rotated_dropped": 0}
     for record in consensus:
-        if record.get("status") == "held":
-            left_out["held"] += 1
-            continue
-        payload = {k: record[k] for k in ("label", "labels") if record.get(k) is not None}
-        for key in ("spans", "boxes"):
-            if key in record:
-                regions = [{k: v for k, v in r.items() if k != "score"} for r in record[key]]
-                if key == "boxes" and drop_rotated:
-                    kept = [b for b in regions if not b.get("rotation")]
-                    left_out["rotated_dropped"] += len(regions) - len(kept)
-                    regions = kept
-                payload[key] = regions
+        payload = export_payload(record, left_out, drop_rotated=drop_rotated)
         if payload:
             labels[record["item_id"]] = payload
     return labels, left_out
+
+
+def export_payload(record: dict, left_out: dict[str, int], *, drop_rotated: bool = False) -> dict | None:
+    """The payload a consensus record exports (None when held, ``{}`` without a label); counts into
+    ``left_out`` (``held``, ``rotated_dropped``) what it leaves out. See `labels_from_consensus`."""
+    if record.get("status") == "held":
+        left_out["held"] += 1
+        return None
+    payload = {k: record[k] for k in ("label", "labels") if record.get(k) is not None}
+    for key in ("spans", "boxes"):
+        if key in record:
+            regions = [{k: v for k, v in r.items() if k != "score"} for r in record[key]]
+            if key == "boxes" and drop_rotated:
+                kept = [b for b in regions if not b.get("rotation")]
+                left_out["rotated_dropped"] += len(regions) - len(kept)
+                regions = kept
+            payload[key] = regions
+    return payload

@@ -21,13 +21,14 @@ of a negative rotation, which a spreadsheet reads as a number.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 
 from ._boxes import clean_boxes, fmt_float
 from ._dataset import SPLITS, Dataset, class_list, labeled
-from ._disk import put, staged_dir
+from ._disk import staged_dir
 from ._missing import require_sizes
 from ._report import LossReport
 
@@ -77,15 +78,20 @@ def to_csv(dataset: Dataset, *, report: LossReport | None = None) -> dict[str, s
         >>> to_csv(make_dataset([{"item_id": "a", "data": {"text": "=1+1"}}], {"a": {"label": "pos"}}, schema))["train"]
         "item_id,text,label\\r\\na,'=1+1,pos\\r\\n"
     """
-    report = report if report is not None else LossReport()
+    buffers = {s: io.StringIO(newline="") for s in SPLITS}
+    _write_tables(dataset, buffers, report if report is not None else LossReport())
+    return {s: buffers[s].getvalue() for s in SPLITS}
+
+
+def _write_tables(dataset: Dataset, sinks: dict, report: LossReport) -> None:
+    """Write each split's table into ``sinks[split]`` (text files or buffers), row by row."""
     schema = dataset.label_schema
     task = schema["task_type"]
     if task == "bbox":
         require_sizes(dataset, "CSV bbox", why="rows have width and height, and boxes are clipped to them")
     header = columns(schema)
     names = [c["name"] for c in schema["classes"]]
-    buffers = {s: io.StringIO(newline="") for s in SPLITS}
-    writers = {s: csv.writer(buffers[s], lineterminator="\r\n") for s in SPLITS}
+    writers = {s: csv.writer(sinks[s], lineterminator="\r\n") for s in SPLITS}
     for w in writers.values():
         w.writerow(header)
     for item, payload, split in labeled(dataset, report):
@@ -97,7 +103,6 @@ def to_csv(dataset: Dataset, *, report: LossReport | None = None) -> dict[str, s
         report.item(split, written=True)
         for row in rows:
             writers[split].writerow([neutralise(c) if isinstance(c, str) else fmt_float(c) for c in row])
-    return {s: buffers[s].getvalue() for s in SPLITS}
 
 
 def _rows(item, payload, split, task, schema, names, policies, report) -> list[list] | None:
@@ -153,8 +158,9 @@ def write_csv(dataset: Dataset, out_dir: str | os.PathLike, **options) -> LossRe
         b'item_id,start,end,label,span_text\\r\\na,3,7,LOC,Oslo\\r\\n'
     """
     report = options.pop("report", None) or LossReport()
-    texts = to_csv(dataset, report=report, **options)
-    with staged_dir(out_dir, "csv") as tmp:
-        for split, text in texts.items():
-            put(tmp, f"{split}.csv", text)
+    with staged_dir(out_dir, "csv") as tmp, contextlib.ExitStack() as files:
+        # Straight to disk: a large export is never held as text.
+        sinks = {s: files.enter_context(open(tmp / f"{s}.csv", "w", encoding="utf-8", newline=""))
+                 for s in SPLITS}
+        _write_tables(dataset, sinks, report, **options)
     return report

@@ -22,6 +22,7 @@ decoding applies the EXIF orientation, as our sizes do).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ..errors import require
@@ -69,6 +70,7 @@ def to_hf(
     *,
     images_root: str | os.PathLike | None = None,
     report: LossReport | None = None,
+    batch_rows: int = 50_000,
 ):
     """Build a `datasets.DatasetDict` with `train` and `validation`.
 
@@ -77,6 +79,8 @@ def to_hf(
         images_root: None writes image paths as strings; a folder (the project root) makes
             the `image` column a `datasets.Image()` with the bytes embedded.
         report: a LossReport to fill.
+        batch_rows: rows turned into Arrow at a time (memory, not output: any value gives the same dataset;
+            boxes take one batch).
 
     Example:
         >>> from data_labeling_pipeline.formats import make_dataset
@@ -97,7 +101,11 @@ def to_hf(
     names = [c["name"] for c in schema["classes"]]
     index = {n: k for k, n in enumerate(names)}
     tag_index = {t: k for k, t in enumerate(features["ner_tags"].feature.names)} if task == "ner" else {}
-    rows: dict[str, dict[str, list]] = {s: {k: [] for k in features} for s in HF_SPLITS}
+    if task == "bbox":
+        # Concatenated batches of nested box structs pickle differently from one from_dict (state.json's
+        # fingerprint would follow the batching); boxes are never streamed, so they take one batch.
+        batch_rows = sys.maxsize
+    tables = {s: _SplitTable(ds_mod, features, batch_rows) for s in HF_SPLITS}
     for item, payload, split in labeled(dataset, report):
         d = item["data"]
         row: dict = {"item_id": item["item_id"]}
@@ -131,10 +139,44 @@ def to_hf(
             report.item(split, written=False)
             continue
         report.item(split, written=True)
+        tables[split].append(row)
+    return ds_mod.DatasetDict({HF_SPLITS[s]: tables[s].dataset() for s in HF_SPLITS})
+
+
+class _SplitTable:
+    """One split's rows as Arrow, built ``batch_rows`` at a time: memory holds the Arrow columns and one
+    batch of Python rows, not every row as Python objects. The result equals one `Dataset.from_dict` of
+    all the rows (one chunk per column; `save_to_disk` writes the same bytes)."""
+
+    def __init__(self, ds_mod, features, batch_rows: int) -> None:
+        self.ds_mod, self.features, self.batch_rows = ds_mod, features, batch_rows
+        self.parts: list = []
+        self.pending: dict[str, list] = {k: [] for k in features}
+
+    def append(self, row: dict) -> None:
         for k, v in row.items():
-            rows[split][k].append(v)
-    return ds_mod.DatasetDict({HF_SPLITS[s]: ds_mod.Dataset.from_dict(rows[s], features=features)
-                               for s in HF_SPLITS})
+            self.pending[k].append(v)
+        if len(self.pending["item_id"]) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.parts.append(self.ds_mod.Dataset.from_dict(self.pending, features=self.features).data.table)
+        self.pending = {k: [] for k in self.features}
+
+    def dataset(self):
+        import pyarrow as pa
+        from datasets.table import InMemoryTable
+
+        if self.pending["item_id"] or not self.parts:
+            self._flush()
+        table = self.parts[0] if len(self.parts) == 1 else pa.concat_tables(self.parts).combine_chunks()
+        self.parts = []
+        # from_dict hands Dataset a table without the schema metadata Dataset adds (the fingerprint in
+        # state.json hashes what it was given).
+        table = table.replace_schema_metadata(None)
+        info = self.ds_mod.DatasetInfo()  # as from_dict builds it: the fingerprint hashes the info too
+        info.features = self.features
+        return self.ds_mod.Dataset(InMemoryTable(table), info=info)
 
 
 def _ner_row(text: str, spans: list[dict], split: str, mode: str, report: LossReport):

@@ -25,6 +25,22 @@ def _unit(item_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def check_val_fraction(val_fraction: float) -> None:
+    """Raise a ConfigError unless ``val_fraction`` is a number in [0, 1]."""
+    if not isinstance(val_fraction, (int, float)) or isinstance(val_fraction, bool) or not 0 <= val_fraction <= 1:
+        raise ConfigError([Problem("params.yaml", None, "$.export.val_fraction",
+                                   f"expected a number in [0, 1], got {val_fraction!r}")])
+
+
+def split_of(item_id: str, *, val_fraction: float, seed: int = 0) -> str:
+    """The split of one item without strata: what `assign_split` gives it, from its id alone.
+
+    >>> split_of("a", val_fraction=0.5, seed=1) == assign_split(["a", "b"], val_fraction=0.5, seed=1)["a"]
+    True
+    """
+    return "val" if _unit(item_id, seed) < val_fraction else "train"
+
+
 def assign_split(
     item_ids: Iterable[str],
     *,
@@ -53,12 +69,10 @@ def assign_split(
         >>> all(after[k] == v for k, v in before.items())
         True
     """
-    if not isinstance(val_fraction, (int, float)) or isinstance(val_fraction, bool) or not 0 <= val_fraction <= 1:
-        raise ConfigError([Problem("params.yaml", None, "$.export.val_fraction",
-                                   f"expected a number in [0, 1], got {val_fraction!r}")])
+    check_val_fraction(val_fraction)
     ids = sorted(set(item_ids))
     if strata is None:
-        return {i: "val" if _unit(i, seed) < val_fraction else "train" for i in ids}
+        return {i: split_of(i, val_fraction=val_fraction, seed=seed) for i in ids}
     prev = previous or {}
     groups: dict[str, list[str]] = {}
     for i in ids:

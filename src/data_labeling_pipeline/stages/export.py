@@ -53,26 +53,24 @@ class ExportSummary:
 
 def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     """Write every configured format under `export.output_dir`; return what was written."""
-    from ..formats import assign_split, labels_from_consensus, make_dataset
     from ..formats.registry import write_format
 
-    params, schema = project.params, project.label_schema
+    params = project.params
     options = params["export"]
-    items = project.read_items(ITEMS)
-    consensus = _read_consensus(project)
-    labels, left_out = labels_from_consensus(consensus, drop_rotated=options["rotation"] == "drop")
-    summary = ExportSummary(held=left_out["held"], rotated_dropped=left_out["rotated_dropped"])
-    summary.unlabeled = len(items) - len(labels) - summary.held
-    split = assign_split(labels, val_fraction=round(1 - options["train_val_split"], 12), seed=options["seed"])
-    accuracy = summary.estimated_accuracy = estimated_accuracy_by_split(consensus, split)
-    dataset = make_dataset([i for i in items if i["item_id"] in labels], labels, schema, split=split,
-                           policies={k: options[k] for k in ("crowd", "empty_images", "span_alignment")})
+    if _streamable(project):
+        try:
+            dataset, summary, n_labels = _streamed_dataset(project)
+        except _NotStreamable:  # the in-memory path reads the files again and names every problem
+            dataset, summary, n_labels = _in_memory_dataset(project)
+    else:
+        dataset, summary, n_labels = _in_memory_dataset(project)
+    accuracy = summary.estimated_accuracy
     version = dataset_version(project)
     output = project.path(options["output_dir"])
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        metrics: dict = {"items_exported": len(labels), "items_held_for_review": summary.held,
+        metrics: dict = {"items_exported": n_labels, "items_held_for_review": summary.held,
                          "items_unlabeled": summary.unlabeled, "rotated_dropped": summary.rotated_dropped}
         if accuracy is not None:
             metrics["estimated_accuracy"] = accuracy
@@ -100,8 +98,135 @@ def run_export(project: Project, *, verify: bool = False) -> ExportSummary:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_json(project.path(METRICS), metrics)
-    summary.exported = len(labels)
+    summary.exported = n_labels
     return summary
+
+
+def _policies(options: dict) -> dict[str, str]:
+    return {k: options[k] for k in ("crowd", "empty_images", "span_alignment")}
+
+
+def _in_memory_dataset(project: Project):
+    """(Dataset, summary, number of labelled items): items and consensus held in memory, for every format."""
+    from ..formats import assign_split, labels_from_consensus, make_dataset
+
+    options = project.params["export"]
+    items = project.read_items(ITEMS)
+    consensus = _read_consensus(project)
+    labels, left_out = labels_from_consensus(consensus, drop_rotated=options["rotation"] == "drop")
+    summary = ExportSummary(held=left_out["held"], rotated_dropped=left_out["rotated_dropped"])
+    summary.unlabeled = len(items) - len(labels) - summary.held
+    split = assign_split(labels, val_fraction=round(1 - options["train_val_split"], 12), seed=options["seed"])
+    summary.estimated_accuracy = estimated_accuracy_by_split(consensus, split)
+    dataset = make_dataset([i for i in items if i["item_id"] in labels], labels, project.label_schema,
+                           split=split, policies=_policies(options))
+    return dataset, summary, len(labels)
+
+
+# Formats that write row by row in item order: the stage streams items and consensus to them.
+STREAMED_FORMATS = frozenset({"csv", "huggingface"})
+
+
+class _NotStreamable(Exception):
+    """The files are not as the streamed export reads them (out of order, an id twice, a label of no item,
+    a bad payload)."""
+
+
+def _streamable(project: Project) -> bool:
+    # Boxes need every image's size before the first row (a check over the whole dataset).
+    formats = set(project.params["export"]["formats"])
+    return bool(formats) and formats <= STREAMED_FORMATS and project.label_schema["task_type"] != "bbox"
+
+
+def _streamed_dataset(project: Project):
+    """(StreamedDataset, summary, number of labelled items), as `_in_memory_dataset` gives them, from one
+    checking pass over items and consensus: memory holds a few bytes per item, not the records."""
+    import array
+
+    import numpy as np
+
+    from ..formats import check_policies
+    from ..formats._dataset import StreamedDataset
+    from ..formats.split import check_val_fraction
+    from ..quality.review import estimated_accuracy
+
+    options = project.params["export"]
+    check_val_fraction(round(1 - options["train_val_split"], 12))
+    check_policies(_policies(options))
+    counts = {"items": 0, "labels": 0, "held": 0, "rotated_dropped": 0}
+    errors, reviewed, splits = array.array("d"), bytearray(), bytearray()
+    has_errors = True
+    for _item, _payload, split, record in _joined(project, counts):
+        error = record.get("expected_error")
+        has_errors = has_errors and error is not None
+        if has_errors:
+            errors.append(error)
+            reviewed.append(record.get("status") == "reviewed")
+            splits.append(split == "val")
+    summary = ExportSummary(held=counts["held"], rotated_dropped=counts["rotated_dropped"],
+                            unlabeled=counts["items"] - counts["labels"] - counts["held"])
+    if has_errors and counts["labels"]:
+        err = np.frombuffer(errors, dtype=float)
+        correct = np.frombuffer(reviewed, dtype=bool)
+        groups = np.where(np.frombuffer(splits, dtype=bool), "val", "train")
+        summary.estimated_accuracy = {"all": round(estimated_accuracy(err, correct=correct), 6),
+                                      **estimated_accuracy(err, correct=correct, groups=groups)}
+    def rows():
+        return ((item, payload, split) for item, payload, split, _ in _joined(project))
+
+    return StreamedDataset(rows, project.label_schema, check_policies(_policies(options))), summary, counts["labels"]
+
+
+def _joined(project: Project, counts: dict[str, int] | None = None):
+    """(item, payload, split, consensus record) of every exported item: items.jsonl and consensus.jsonl,
+    both sorted by item id, merged in one pass and checked as `make_dataset` checks them. Raises
+    `_NotStreamable` where the in-memory path would find a problem (or must sort)."""
+    from ..formats._dataset import _check_item_data, _check_payload, _Problems, export_payload
+    from ..formats.split import split_of
+
+    options = project.params["export"]
+    schema = project.label_schema
+    task, names = schema["task_type"], {c["name"] for c in schema["classes"]}
+    val_fraction, seed = round(1 - options["train_val_split"], 12), options["seed"]
+    left_out = {"held": 0, "rotated_dropped": 0}
+    counts = counts if counts is not None else {}
+    items = _ascending(project.iter_items(ITEMS, fields=("item_id", "data")), counts)
+    item = next(items, None)
+    bad = _Problems("labels")
+    for record in _ascending(_iter_consensus(project)):
+        payload = export_payload(record, left_out, drop_rotated=options["rotation"] == "drop")
+        if not payload:
+            continue
+        item_id = record["item_id"]
+        while item is not None and item["item_id"] < item_id:
+            item = next(items, None)
+        if item is None or item["item_id"] != item_id:
+            raise _NotStreamable(f"{item_id!r} labels an item that is not in items")
+        _check_item_data(item, 0, task, bad)
+        _check_payload(payload, item, "", schema, names, bad)
+        if bad.problems:
+            raise _NotStreamable(str(bad.problems[0]))
+        counts["labels"] = counts.get("labels", 0) + 1
+        yield item, payload, split_of(item_id, val_fraction=val_fraction, seed=seed), record
+        item = next(items, None)
+    for _ in items:  # the rest: counted, and checked to the end of the file
+        pass
+    counts.update(left_out)
+
+
+def _ascending(records, counts: dict[str, int] | None = None):
+    """The records, checked to come in strictly ascending item_id order (counted into ``counts["items"]``)."""
+    previous = None
+    n = 0
+    for record in records:
+        item_id = record.get("item_id")
+        if not isinstance(item_id, str) or (previous is not None and item_id <= previous):
+            raise _NotStreamable(f"item id {item_id!r} after {previous!r}")
+        previous = item_id
+        n += 1
+        yield record
+    if counts is not None:
+        counts["items"] = n
 
 
 def estimated_accuracy_by_split(consensus: list[dict], split: dict[str, str]) -> dict[str, float] | None:
@@ -126,17 +251,23 @@ def dataset_version(project: Project) -> str:
     """A content hash of the exported inputs: the dataset's version in COCO `info` (no timestamps)."""
     digest = hashlib.sha256()
     for relative in (ITEMS, CONSENSUS, "schema/labels.yaml"):
-        digest.update(project.path(relative).read_bytes())
+        with open(project.path(relative), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 - read in blocks, not whole
+                digest.update(block)
     return digest.hexdigest()[:12]
 
 
 def _read_consensus(project: Project) -> list[dict]:
-    from ..records import read_records
+    return list(_iter_consensus(project))
+
+
+def _iter_consensus(project: Project):
+    from ..records import iter_records
 
     path = project.path(CONSENSUS)
     if not path.exists():
         raise ProjectError(f"{CONSENSUS} is missing; run dvc repro (the agree stage writes it) before export")
-    return read_records(path, display_path=CONSENSUS)
+    return iter_records(path, display_path=CONSENSUS)
 
 
 def _numbers(report: dict) -> dict:
