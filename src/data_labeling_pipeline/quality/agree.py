@@ -511,16 +511,49 @@ def _classification_plots(rows: AnnotationColumns, consensus: Mapping, window: i
     names, who = factorize(rows.annotator)
     _, item = factorize(rows.item_id)
     reference = np.array([consensus.get(i) for i in rows.item_id.tolist()], dtype=object)
-    for i in np.lexsort((item, who)).tolist():  # by annotator, then item id
-        if reference[i] is not None:
-            plots.setdefault(f"confusion/{_file_name(rows.annotator[i])}.json", []).append(
-                {"item_id": rows.item_id[i], "consensus": reference[i], "label": rows.label[i]})
+    order = np.lexsort((item, who))  # by annotator, then item id
+    order = order[reference[order] != None]  # noqa: E711 - elementwise on an object array
+    starts = np.flatnonzero(np.r_[True, who[order][1:] != who[order][:-1]]) if len(order) else order
+    for block in np.split(order, starts[1:]):
+        if len(block):
+            name = f"confusion/{_file_name(rows.annotator[block[0]])}.json"
+            if name in plots:  # two annotators with one safe file name share the file, one after the other
+                block = np.concatenate([plots[name].index, block])
+            plots[name] = _ConfusionRows(rows, reference, block)
     if not plots:  # dvc.yaml declares the folder: with nobody to plot yet it holds an empty table
         plots[EMPTY_CONFUSION] = []
     plots["agreement_trend.json"] = [
         {"window": w["window"], "labels": w["n"], "agreement_with_consensus": w["agreement"]}
         for w in agreement_trend(rows.created_at, reference == rows.label, window=window)]
     return plots
+
+
+class _ConfusionRows(Sequence):
+    """One annotator's confusion plot rows, made when read (one file at a time, not every annotation's row
+    at once): ``{"item_id", "consensus", "label"}`` at the annotation positions ``index``."""
+
+    def __init__(self, rows: AnnotationColumns, reference: np.ndarray, index: np.ndarray) -> None:
+        self.rows, self.reference, self.index = rows, reference, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        i = int(self.index[k])
+        return {"item_id": self.rows.item_id[i], "consensus": self.reference[i], "label": self.rows.label[i]}
+
+    def __iter__(self):
+        item_id, label, reference = self.rows.item_id, self.rows.label, self.reference
+        for i in self.index.tolist():
+            yield {"item_id": item_id[i], "consensus": reference[i], "label": label[i]}
+
+    def __eq__(self, other):
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"_ConfusionRows({len(self)} rows)"
 
 
 @functools.lru_cache(maxsize=4096)

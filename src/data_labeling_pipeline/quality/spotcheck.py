@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from data_labeling_pipeline.errors import DataError
+from data_labeling_pipeline.quality.encoding import factorize
 
 _WHERE = "<spot check>"
 
@@ -52,6 +53,18 @@ def _is_nested(annotators: Any) -> bool:
     for value in annotators:
         return not isinstance(value, (str, bytes)) and isinstance(value, Iterable)
     return False
+
+
+def _str_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values.astype(str), return_inverse=True)``, without a fixed-width copy of every value
+    when they are strings already (one per annotation: the copy and its sort were most of the memory).
+
+    >>> [a.tolist() for a in _str_codes(np.array(["b", "a", "b"], dtype=object))]
+    [['a', 'b'], [1, 0, 1]]
+    """
+    if len(values) and all(type(v) is str for v in values.tolist()):
+        return factorize(values)
+    return np.unique(values.astype(str), return_inverse=True)
 
 
 def _long_columns(item_ids: Any, annotators: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +113,12 @@ def spot_check_sample(item_ids: Any, annotators: Any, *, rate: float = 0.1, seed
     items, anns = _long_columns(item_ids, annotators)
     if len(items) == 0 or rate == 0:
         return np.array([], dtype=object)
-    uniq, item_code = np.unique(items.astype(str) if items.dtype.kind == "O" else items, return_inverse=True)
+    uniq, item_code = _str_codes(items)
     # Keep the caller's ids (ints stay ints) for the returned sample.
     first = np.zeros(len(uniq), dtype=np.int64)
     first[item_code[::-1]] = np.arange(len(items))[::-1]
     ids = items[first]
-    names, ann_code = np.unique(anns.astype(str), return_inverse=True)
+    names, ann_code = _str_codes(anns)
     hashes = item_hash(ids, seed=seed)
     # Position of each item in the walk: hash order, ties (never seen in practice) by item id.
     walk = np.lexsort((np.arange(len(uniq)), hashes))
@@ -143,13 +156,15 @@ def spot_check_coverage(item_ids: Any, annotators: Any, sampled: Any) -> dict[st
         (0.5, {'x': 0.5, 'y': 1.0})
     """
     items, anns = _long_columns(item_ids, annotators)
-    picked = np.isin(items.astype(str), np.asarray(list(sampled), dtype=object).astype(str))
-    names, code = np.unique(anns.astype(str), return_inverse=True)
+    uniq, item_code = _str_codes(items)
+    picked_item = np.isin(uniq.astype(str), np.asarray(list(sampled), dtype=object).astype(str))
+    picked = picked_item[item_code]
+    names, code = _str_codes(anns)
     n = np.bincount(code, minlength=len(names))
     hit = np.bincount(code, weights=picked.astype(float), minlength=len(names))
     share = {name: float(hit[a] / n[a]) for a, name in enumerate(names.tolist())}
-    n_items = len(np.unique(items.astype(str)))
-    n_sampled = len(np.unique(items[picked].astype(str)))
+    n_items = len(uniq)
+    n_sampled = int(picked_item.sum())
     return {
         "n_items": n_items,
         "n_sampled": n_sampled,

@@ -217,16 +217,19 @@ def model_predictions(project: Project, items: dict[str, dict]) -> tuple[dict[st
     if not project.params["prelabel"]["enabled"] or not path.exists():
         return None, "model"
     from ..checks import annotation_checker
-    from ..records import read_records
+    from ..records import iter_records
 
-    records = read_records(path, project.validators["prediction"],
-                           check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS,
-                           fields=("item_id", "label", "model_version"))
-    labelled = [r for r in records if r.get("label") is not None]
-    if not labelled:
+    labels: dict[str, str] = {}
+    versions: set[str] = set()
+    for r in iter_records(path, project.validators["prediction"],
+                          check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS,
+                          fields=("item_id", "label", "model_version")):
+        if r.get("label") is not None:
+            labels[r["item_id"]] = r["label"]
+            versions.add(r["model_version"])
+    if not labels:
         return None, "model"
-    versions = sorted({r["model_version"] for r in labelled})
-    return {r["item_id"]: r["label"] for r in labelled}, "model:" + "+".join(versions)
+    return labels, "model:" + "+".join(sorted(versions))
 
 
 def model_accuracy(project: Project) -> float | None:
@@ -276,7 +279,7 @@ def write_plots(folder: Path, plots: dict[str, list[dict]]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".plots.", dir=folder.parent))
     try:
         for name, rows in sorted(plots.items()):
-            write_json(staging / name, rows)
+            write_json(staging / name, rows if isinstance(rows, list) else list(rows))  # one file's rows at a time
         replace_dir(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
