@@ -440,7 +440,7 @@ def _records(result: AgreeResult, consensus, err: np.ndarray, queue: list[dict],
     members: dict[Any, list] = {}
     for item, annotator in zip(items.tolist(), who.tolist(), strict=True):
         members.setdefault(item, []).append(annotator)
-    for i, record in enumerate(consensus.records()):
+    for i, record in enumerate(consensus.iter_records()):  # one at a time: each is merged into a new dict
         item = record["item_id"]
         q = queued.get(item)
         if q is not None:
@@ -628,6 +628,11 @@ def _finish(result: AgreeResult, options: AgreeOptions, decisions: Mapping[str, 
             records[i] = rounded(record, numbers_only=False)
 
 
+def _sorted_keys(d: dict) -> bool:
+    keys = list(d)
+    return all(type(k) is str for k in keys) and keys == sorted(keys)
+
+
 def rounded(value: Any, *, numbers_only: bool = True) -> Any:
     """Floats rounded to 6 decimals, NaN as None, keys sorted (stable bytes, clean DVC diffs).
 
@@ -649,6 +654,8 @@ def rounded(value: Any, *, numbers_only: bool = True) -> Any:
                 out[k] = v
             elif leaf is list and all(type(x) is str for x in v):  # reasons, spot checks
                 out[k] = v
+            elif leaf is dict and all(type(x) is int for x in v.values()) and _sorted_keys(v):  # votes: kept
+                out[k] = v  # shared between records (ConsensusResult.records), so never copied per record
             else:
                 out[k] = rounded(v, numbers_only=numbers_only)
         return out

@@ -8,7 +8,7 @@ criterion alone did not decide.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,24 +54,33 @@ class ConsensusResult:
         return dict(zip(self.items.tolist(), self.labels, strict=True))
 
     def records(self) -> list[dict[str, Any]]:
+        """One JSON-safe dict per item (see :meth:`iter_records`)."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
         """One JSON-safe dict per item: label, confidence, method, votes, annotation count, tie.
 
-        ``votes`` lists only classes that got a vote, in schema order.
+        ``votes`` lists only classes that got a vote, by name; items with the same votes share one dict
+        (read it, do not change it).
         """
-        out = []
         classes = self.classes
+        # Few distinct vote rows exist (3 votes over 4 classes: 20), so items share one dict per row, keys
+        # sorted as the canonical bytes have them (a dict per item was ~175 bytes each).
+        shared: dict[bytes, dict[str, int]] = {}
         for i, item in enumerate(self.items.tolist()):
             row = self.votes[i]
-            out.append({
+            votes = shared.get(row.tobytes())
+            if votes is None:
+                votes = shared[row.tobytes()] = dict(sorted((classes[k], int(row[k])) for k in np.flatnonzero(row)))
+            yield {
                 "item_id": item,
                 "label": classes[int(self.label_index[i])],
                 "confidence": float(self.confidence[i]),
                 "method": self.method,
-                "votes": {classes[k]: int(row[k]) for k in np.flatnonzero(row)},
+                "votes": votes,
                 "n_annotations": int(self.n_annotations[i]),
                 "tie": bool(self.tie[i]),
-            })
-        return out
+            }
 
 
 def reliability_by_class(table: LongTable, skills: np.ndarray | None) -> np.ndarray:

@@ -97,9 +97,13 @@ CLASSIFICATION_TASKS = ("image_classification", "text_classification")
 def run_agree(project: Project) -> AgreeSummary:
     from ..quality.agree import agree
 
-    # Spans and boxes are checked against the item's text or image; class labels need the ids only.
-    ids_only = ("item_id",) if project.label_schema["task_type"] in CLASSIFICATION_TASKS else None
-    items = {item["item_id"]: item for item in project.read_items(ITEMS, fields=ids_only)}
+    # Spans and boxes are checked against the item's text or image; class labels need the ids only
+    # (each maps to one shared empty item: a dict per item is ~250 bytes of nothing).
+    if project.label_schema["task_type"] in CLASSIFICATION_TASKS:
+        no_data: dict = {}
+        items = {item["item_id"]: no_data for item in project.iter_items(ITEMS, fields=("item_id",))}
+    else:
+        items = {item["item_id"]: item for item in project.read_items(ITEMS)}
     annotations = read_agree_annotations(project, items)
     decisions = review_decisions(project, annotations, items)
     options = agree_options(project.params, project.label_schema)
