@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -188,16 +188,38 @@ def predictions_from_probabilities(
         >>> records[1]["label"], records[1]["score"]
         ('dog', 0.8)
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    classes = list(classes)
-    _check_ids(item_ids, len(p))
-    if p.ndim != 2 or p.shape[1] != len(classes) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-        raise DataError.single("<predictions>", None, "probabilities",
-                               f"expected finite values in [0, 1] of shape ({len(item_ids)}, {len(classes)}), "
-                               f"got shape {p.shape}")
+    return list(PredictionRecords(item_ids, probabilities, classes, model_version=model_version,
+                                  multi_label=multi_label, threshold=threshold))
+
+
+class PredictionRecords:
+    """:func:`predictions_from_probabilities` made one record at a time when iterated (sorted by item id,
+    so ``write_jsonl(..., sort=False)`` writes the same bytes): a dict per item is ~600 bytes held at once.
+    The inputs are checked when it is built."""
+
+    def __init__(self, item_ids: Sequence[str], probabilities: Any, classes: Sequence[str], *, model_version: str,
+                 multi_label: bool = False, threshold: float = 0.5) -> None:
+        p = np.asarray(probabilities, dtype=np.float64)
+        classes = list(classes)
+        _check_ids(item_ids, len(p))
+        if p.ndim != 2 or p.shape[1] != len(classes) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+            raise DataError.single("<predictions>", None, "probabilities",
+                                   f"expected finite values in [0, 1] of shape ({len(item_ids)}, {len(classes)}), "
+                                   f"got shape {p.shape}")
+        self.args = (item_ids, p, classes, model_version, multi_label, threshold)
+
+    def __len__(self) -> int:
+        return len(self.args[0])
+
+    def __iter__(self) -> Iterator[dict]:
+        return _prediction_records(*self.args)
+
+
+def _prediction_records(item_ids, p, classes, model_version, multi_label, threshold) -> Iterator[dict]:
     rounded = np.round(p, DECIMALS)
-    records = []
-    for row, item_id in enumerate(item_ids):
+    # By item id, stably: the order sorting the finished records by id gave.
+    for row in sorted(range(len(item_ids)), key=item_ids.__getitem__):
+        item_id = item_ids[row]
         record: dict[str, Any] = {"item_id": item_id, "model_version": model_version}
         if multi_label:
             record["labels"] = [c for c, v in zip(classes, p[row], strict=True) if v >= threshold]
@@ -207,8 +229,7 @@ def predictions_from_probabilities(
             record["label"] = classes[best]
             record["score"] = float(rounded[row, best])
         record["probabilities"] = {c: float(v) for c, v in zip(classes, rounded[row], strict=True)}
-        records.append(record)
-    return sorted(records, key=lambda r: r["item_id"])
+        yield record
 
 
 def predictions_from_spans(

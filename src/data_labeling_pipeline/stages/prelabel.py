@@ -341,7 +341,11 @@ def human_consensus(project: Project, items: list[dict], annotations: list[dict]
     from dataclasses import replace
 
     result = agree(annotations, item_ids=by_id, decisions=decisions, options=replace(options, n_resamples=0))
-    return result.consensus
+    # What training and acceptance read; the rest of each record (votes, reasons, ...) is ~300 bytes an item.
+    return [{k: r[k] for k in CONSENSUS_FIELDS if k in r} for r in result.consensus]
+
+
+CONSENSUS_FIELDS = ("item_id", "status", "label", "labels", "spans", "boxes")
 
 
 def _finish(project: Project, items: list[dict], kind: str, features: Features) -> PrelabelSummary:
@@ -410,7 +414,8 @@ def _finish(project: Project, items: list[dict], kind: str, features: Features) 
             report[f"acceptance_{name}"] = share.get("reason")
     metrics["items_predicted"] = len(predictions)
     report["reason"] = reason
-    write_jsonl(project.path(PREDICTIONS), predictions)
+    # Made while written, in item order (already the file's order).
+    write_jsonl(project.path(PREDICTIONS), predictions, sort=not isinstance(predictions, glue.PredictionRecords))
     if kind == "image" and not featured:
         _write_embeddings(project, [], np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
     else:
@@ -474,7 +479,7 @@ def unreachable_summary(items: list[dict], features: Features, *, groups: int = 
 PAYLOAD = {"image_classification": "label", "text_classification": "label", "ner": "spans", "bbox": "boxes"}
 
 
-def _weak_model(project, task, kind, classes, items, features, training, metrics, report) -> list[dict]:
+def _weak_model(project, task, kind, classes, items, features, training, metrics, report):
     """Train (or reuse) the default weak model on the consensus (a capped sample of it) and predict every item."""
     from ..models import prelabel as glue
     from ..models.persist import load_model, save_model
@@ -520,8 +525,8 @@ def _weak_model(project, task, kind, classes, items, features, training, metrics
     if task == "ner":  # the gazetteer reads one text at a time already
         return glue.predictions_from_spans(item_ids, model.predict(features), model_version=meta["model_version"])
     probabilities = _predict_proba(model, features, len(classes), max(1, options["batch_size"]))
-    return glue.predictions_from_probabilities(item_ids, probabilities, classes, model_version=meta["model_version"],
-                                               multi_label=multi)
+    return glue.PredictionRecords(item_ids, probabilities, classes, model_version=meta["model_version"],
+                                  multi_label=multi)
 
 
 def _predict_proba(model, features, n_classes: int, size: int) -> np.ndarray:
