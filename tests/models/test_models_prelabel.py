@@ -184,3 +184,21 @@ def test_models_persist_errors_name_the_file(tmp_path):
     (tmp_path / "cut.pkl").write_bytes(dumps_model(_fit_text_model())[:100])
     with pytest.raises(DataError, match="cut.pkl.*cannot read"):
         load_model(tmp_path / "cut.pkl")
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_prediction_records_written_as_made_equal_the_sorted_list(tmp_path, multi_label):
+    from data_labeling_pipeline.models.prelabel import PredictionRecords
+    from data_labeling_pipeline.records import write_jsonl
+
+    rng = np.random.default_rng(3)
+    ids = [f"item-{k}" for k in rng.permutation(200)]
+    p = rng.dirichlet(np.ones(3), size=200)
+    lazy = PredictionRecords(ids, p, ["a", "b", "c"], model_version="v", multi_label=multi_label)
+    listed = predictions_from_probabilities(ids, p, ["a", "b", "c"], model_version="v", multi_label=multi_label)
+    assert len(lazy) == 200 and list(lazy) == listed and list(lazy) == listed  # iterated again, same records
+    write_jsonl(tmp_path / "lazy.jsonl", lazy, sort=False)
+    write_jsonl(tmp_path / "list.jsonl", listed)
+    assert (tmp_path / "lazy.jsonl").read_bytes() == (tmp_path / "list.jsonl").read_bytes()
+    with pytest.raises(DataError, match="probabilities"):
+        PredictionRecords(ids, p[:, :2], ["a", "b", "c"], model_version="v")  # checked when built, not when written
