@@ -105,3 +105,41 @@ def test_select_auto_starts_cold_with_typiclust_until_enough_labels(bare_project
     summary = run_select(project)
     assert summary.strategy == "typiclust" and {r["strategy"] for r in queue_of(project)} == {"typiclust"}
     assert "typiclust over the embeddings (a cold start" in summary.describe()
+
+
+@pytest.mark.parametrize("strategy", ["committee", "hybrid", "typiclust"])
+def test_select_reads_unsorted_or_foreign_consensus_and_embedding_ids_as_it_reads_sorted_ones(bare_project, strategy):
+    # The stage merges the sorted consensus with the items and binary-searches sorted embedding ids;
+    # a hand-edited project (out of order, an id that is no item) takes the dict path, to the same queue.
+    project, ids = make_pool(bare_project, n=80, strategy=strategy)
+    run_select(project)
+    first = project.path(QUEUE).read_bytes()
+    consensus = project.path(CONSENSUS)
+    consensus.write_bytes(b"".join(reversed(consensus.read_bytes().splitlines(keepends=True))))
+    order = np.random.default_rng(1).permutation(len(ids))
+    matrix = np.load(project.path(EMBEDDINGS))
+    np.save(project.path(EMBEDDINGS), matrix[order])
+    project.path(EMBEDDING_IDS).write_text(json.dumps({"item_ids": [ids[j] for j in order]}), "utf-8")
+    run_select(project)
+    assert project.path(QUEUE).read_bytes() == first
+    metrics = json.loads(project.path("metrics/select.json").read_text("utf-8"))
+    assert metrics["items_labelled"] == 10
+    with consensus.open("a") as fh:  # a consensus record of no item counts as labelled, as before
+        fh.write(json.dumps({"item_id": "zz-gone", "label": "cat", "status": "accepted"}) + "\n")
+    run_select(project)
+    assert json.loads(project.path("metrics/select.json").read_text("utf-8"))["items_labelled"] == 11
+
+
+def test_select_embedding_rows_read_in_blocks_equal_numpy_rows(tmp_path):
+    from data_labeling_pipeline.stages.select import _EmbeddingFile
+
+    rng = np.random.default_rng(2)
+    matrix = rng.normal(size=(1000, 6)).astype(np.float32)
+    ids = [f"i{k:04d}" for k in range(1000)]
+    np.save(tmp_path / "e.npy", matrix)
+    for sorted_ids in (np.array(ids, dtype=str), None):
+        store = _EmbeddingFile(tmp_path / "e.npy", ids, sorted_ids)
+        store.BLOCK_ROWS = 64
+        wanted = [ids[k] for k in rng.choice(1000, size=300, replace=False)]  # any order
+        assert np.array_equal(store.rows(wanted), matrix[[int(w[1:]) for w in wanted]])
+        assert store.rows(wanted + ["nope"]) is None and store.rows([]) is None

@@ -16,10 +16,12 @@ before the batch is chosen.)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -70,14 +72,14 @@ def run_select(project: Project) -> SelectSummary:
     classes = class_names(project.label_schema)
     # Only the fields used here are kept: millions of items and consensus records otherwise.
     item_ids = sorted(item["item_id"] for item in project.iter_items(ITEMS, fields=("item_id",)))
-    labelled = {r["item_id"]: r.get("label") for r in _iter(project, CONSENSUS, ("item_id", "label"))}
+    labelled = _labelled(project, item_ids)
     waiting = {r["item_id"] for r in _iter(project, REVIEW, ("item_id", "action")) if r.get("action") == "review"}
-    pool = [i for i in item_ids if i not in labelled and i not in waiting]
+    pool = [i for i, done in zip(item_ids, labelled.mask.tolist(), strict=True) if not done and i not in waiting]
     pool = sample_pool(pool, params["pool_size"], seed=params["seed"])
     k = min(params["query_batch_size"], len(pool))
     probabilities = _probabilities(project, pool, classes)
-    embeddings, row_of = _embeddings(project)
-    pool_embeddings = _rows(embeddings, row_of, pool)
+    embeddings = _EmbeddingFile.of(project)
+    pool_embeddings = embeddings.rows(pool) if embeddings else None
 
     if probabilities is not None:
         mode = "model"
@@ -86,7 +88,7 @@ def run_select(project: Project) -> SelectSummary:
                                     uncertainty_measure=params["uncertainty_measure"],
                                     committee_measure=params["committee_measure"],
                                     diversity_method=params["diversity_method"],
-                                    n_labeled=len(labelled), n_classes=len(classes))
+                                    n_labeled=labelled.n, n_classes=len(classes))
     else:
         mode = "diversity" if pool_embeddings is not None else "random"
         strategy = params["diversity_method"] if mode == "diversity" else "random"
@@ -95,9 +97,9 @@ def run_select(project: Project) -> SelectSummary:
         strategy = "margin" if mode == "model" else "random"  # no embeddings: the nearest thing that needs none
     committee = labelled_embeddings = None
     if strategy in NEEDS_EMBEDDINGS or strategy in COMMITTEE:  # rows of every labelled item: only when used
-        labelled_embeddings = _rows(embeddings, row_of, sorted(labelled))
+        labelled_embeddings = embeddings.rows(labelled.ids()) if embeddings else None
     if strategy in COMMITTEE:
-        committee = _committee(labelled, labelled_embeddings, pool_embeddings, classes, params)
+        committee = _committee(labelled.labels(), labelled_embeddings, pool_embeddings, classes, params)
         if committee is None:
             strategy = params["uncertainty_measure"]
     picks, scores = select(probabilities, k, strategy=strategy, embeddings=pool_embeddings,
@@ -120,7 +122,7 @@ def run_select(project: Project) -> SelectSummary:
     metrics = {
         "pool_size": len(pool),
         "batch_size": len(queue),
-        "items_labelled": len(labelled),
+        "items_labelled": labelled.n,
         "items_waiting_for_review": len(waiting),
         "used_model": int(mode == "model"),
         "diversity_only": int(mode == "diversity"),
@@ -177,21 +179,111 @@ def _probabilities(project: Project, pool: list[str], classes: list[str]) -> np.
     return matrix / matrix.sum(axis=1, keepdims=True)
 
 
-def _embeddings(project: Project) -> tuple[np.ndarray | None, dict[str, int]]:
-    path, ids = project.path(EMBEDDINGS), project.path(EMBEDDING_IDS)
-    if not path.exists() or not ids.exists():
-        return None, {}
-    item_ids = json.loads(ids.read_text("utf-8"))["item_ids"]
-    matrix = np.load(path, mmap_mode="r")
-    if len(item_ids) == 0:
-        return None, {}
-    return matrix, {item_id: row for row, item_id in enumerate(item_ids)}
+@dataclass
+class _Labelled:
+    """The items with a consensus record: ``mask`` over the sorted item ids, ``n`` records in all."""
+
+    project: Project
+    item_ids: list[str]
+    mask: np.ndarray
+    n: int
+    outside: tuple[str, ...] = ()  # consensus ids that are not items (a hand-edited file): they have no rows
+
+    def ids(self) -> list[str]:
+        inside = [self.item_ids[j] for j in np.flatnonzero(self.mask).tolist()]
+        return sorted(inside + list(self.outside)) if self.outside else inside
+
+    def labels(self) -> dict[str, str | None]:
+        """item_id -> consensus label (read again: only the committee strategies ask)."""
+        return {r["item_id"]: r.get("label") for r in _iter(self.project, CONSENSUS, ("item_id", "label"))}
 
 
-def _rows(matrix: np.ndarray | None, row_of: dict[str, int], item_ids: list[str]) -> np.ndarray | None:
-    if matrix is None or not item_ids or any(i not in row_of for i in item_ids):
-        return None
-    return np.asarray(matrix[[row_of[i] for i in item_ids]], dtype=np.float32)
+def _labelled(project: Project, item_ids: list[str]) -> _Labelled:
+    """Which items have a consensus record, from one pass merging the consensus with the sorted item ids
+    (the agree stage writes it sorted): a flag per item, not a dict of millions of ids and labels.
+
+    A consensus out of order or naming an item that is not in items (a hand-edited file) is read into a
+    dict instead, and an id outside items then leaves the labelled embeddings out, as it always did.
+    """
+    mask = np.zeros(len(item_ids), dtype=bool)
+    n, at, previous = 0, 0, None
+    for record in _iter(project, CONSENSUS, ("item_id",)):
+        item_id = record["item_id"]
+        if previous is not None and item_id <= previous:
+            break
+        previous, n = item_id, n + 1
+        while at < len(item_ids) and item_ids[at] < item_id:
+            at += 1
+        if at == len(item_ids) or item_ids[at] != item_id:
+            break
+        mask[at] = True
+    else:
+        return _Labelled(project, item_ids, mask, n)
+    ids = {r["item_id"] for r in _iter(project, CONSENSUS, ("item_id",))}
+    mask = np.array([i in ids for i in item_ids], dtype=bool)
+    return _Labelled(project, item_ids, mask, len(ids), tuple(sorted(ids.difference(item_ids))))
+
+
+@dataclass
+class _EmbeddingFile:
+    """``annotations/embeddings.npy`` and its item ids; rows are read from the file a block at a time
+    (a memory map would count every page touched: the whole file for a pool spread over it)."""
+
+    path: Path
+    item_ids: list[str]
+    sorted_ids: np.ndarray | None  # for a binary search when the ids are sorted (prelabel writes them so)
+
+    BLOCK_ROWS = 1 << 16
+
+    @classmethod
+    def of(cls, project: Project) -> _EmbeddingFile | None:
+        path, ids = project.path(EMBEDDINGS), project.path(EMBEDDING_IDS)
+        if not path.exists() or not ids.exists():
+            return None
+        item_ids = json.loads(ids.read_text("utf-8"))["item_ids"]
+        if len(item_ids) == 0:
+            return None
+        ascending = all(a < b for a, b in itertools.pairwise(item_ids))
+        return cls(path, item_ids, np.array(item_ids, dtype=str) if ascending else None)
+
+    def positions(self, wanted: list[str]) -> np.ndarray | None:
+        """Row of each wanted id; None when one has no row."""
+        if self.sorted_ids is not None:
+            keys = np.array(wanted, dtype=str)
+            at = np.searchsorted(self.sorted_ids, keys)
+            if (at == len(self.sorted_ids)).any() or not (self.sorted_ids[at] == keys).all():
+                return None
+            return at
+        row_of = {item_id: row for row, item_id in enumerate(self.item_ids)}
+        if any(i not in row_of for i in wanted):
+            return None
+        return np.array([row_of[i] for i in wanted], dtype=np.int64)
+
+    def rows(self, wanted: list[str]) -> np.ndarray | None:
+        """The float32 rows of ``wanted`` (in that order); None when there are none or one has no row."""
+        at = self.positions(wanted) if wanted else None
+        if at is None:
+            return None
+        fmt = np.lib.format
+        with open(self.path, "rb") as fh:
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(
+                fmt.read_magic(fh))
+            shape, fortran, dtype = read_header(fh) if read_header else ((), True, None)
+            if fortran or len(shape) != 2 or dtype.hasobject:  # not as prelabel writes it: numpy reads it
+                return np.asarray(np.load(self.path)[at], dtype=np.float32)
+            start, width = fh.tell(), shape[1]
+            out = np.empty((len(at), width), dtype=np.float32)
+            order = np.argsort(at, kind="stable")
+            sorted_at = at[order]
+            block_of = sorted_at // self.BLOCK_ROWS
+            edges = np.searchsorted(block_of, np.unique(block_of), side="left").tolist() + [len(sorted_at)]
+            for lo, hi in itertools.pairwise(edges):
+                first = int(block_of[lo]) * self.BLOCK_ROWS
+                n_rows = min(self.BLOCK_ROWS, shape[0] - first)
+                fh.seek(start + first * width * dtype.itemsize)
+                data = np.fromfile(fh, dtype=dtype, count=n_rows * width).reshape(n_rows, width)
+                out[order[lo:hi]] = data[sorted_at[lo:hi] - first]
+        return out
 
 
 def _committee(labelled: dict[str, str | None], labelled_embeddings, pool_embeddings, classes: list[str],
