@@ -106,13 +106,18 @@ class Project:
         return read_records(path, self.validators["item"], check=item_checker(), display_path=relative,
                             fields=fields)
 
-    def iter_items(self, relative: str = ITEMS, *, fields: Iterable[str] | None = None) -> Iterator[dict]:
-        """:meth:`read_items` one item at a time (see :func:`.records.iter_records`)."""
+    def iter_items(self, relative: str = ITEMS, *, fields: Iterable[str] | None = None,
+                   check_unique: bool = True) -> Iterator[dict]:
+        """:meth:`read_items` one item at a time (see :func:`.records.iter_records`).
+
+        ``check_unique=False`` leaves out the check that ids are unique (a set of every id) for a caller
+        that checks it itself, e.g. that the ids ascend.
+        """
         from .checks import item_checker
         from .records import iter_records
 
-        return iter_records(self.path(relative), self.validators["item"], check=item_checker(),
-                            display_path=relative, fields=fields)
+        return iter_records(self.path(relative), self.validators["item"],
+                            check=item_checker() if check_unique else None, display_path=relative, fields=fields)
 
     def read_annotations(self, relative: str = ANNOTATIONS, *, items: dict[str, dict] | None = None,
                          fields: Iterable[str] | None = None) -> list[dict]:

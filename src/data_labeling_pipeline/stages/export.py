@@ -190,7 +190,8 @@ def _joined(project: Project, counts: dict[str, int] | None = None):
     val_fraction, seed = round(1 - options["train_val_split"], 12), options["seed"]
     left_out = {"held": 0, "rotated_dropped": 0}
     counts = counts if counts is not None else {}
-    items = _ascending(project.iter_items(ITEMS, fields=("item_id", "data")), counts)
+    # Ascending ids are unique ids: the items' own check would hold a set of every id.
+    items = _ascending(project.iter_items(ITEMS, fields=("item_id", "data"), check_unique=False), counts)
     item = next(items, None)
     bad = _Problems("labels")
     for record in _ascending(_iter_consensus(project)):
