@@ -224,12 +224,13 @@ def model_predictions(project: Project, items: dict[str, dict]) -> tuple[dict[st
     from ..records import iter_records
 
     labels: dict[str, str] = {}
+    names: dict[str, str] = {}
     versions: set[str] = set()
     for r in iter_records(path, project.validators["prediction"],
                           check=annotation_checker(items, key_field="model_version"), display_path=PREDICTIONS,
                           fields=("item_id", "label", "model_version")):
         if r.get("label") is not None:
-            labels[r["item_id"]] = r["label"]
+            labels[r["item_id"]] = names.setdefault(r["label"], r["label"])  # one string per class, not per item
             versions.add(r["model_version"])
     if not labels:
         return None, "model"
