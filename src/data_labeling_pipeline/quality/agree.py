@@ -654,8 +654,8 @@ def rounded(value: Any, *, numbers_only: bool = True) -> Any:
                 out[k] = v
             elif leaf is list and all(type(x) is str for x in v):  # reasons, spot checks
                 out[k] = v
-            elif leaf is dict and all(type(x) is int for x in v.values()) and _sorted_keys(v):  # votes: kept
-                out[k] = v  # shared between records (ConsensusResult.records), so never copied per record
+            elif not numbers_only and leaf is dict and all(type(x) is int for x in v.values()) and _sorted_keys(v):
+                out[k] = v  # a record's votes, shared between records (ConsensusResult.records): not copied
             else:
                 out[k] = rounded(v, numbers_only=numbers_only)
         return out
