@@ -118,6 +118,11 @@ def run_prelabel(project: Project, *, shard: tuple[int, int] | None = None, merg
         features = _merge_shards(project, items, kind)
     else:
         features = reachable_features(project, items, kind, options, progress=progress)
+    if schema["task_type"] == "text_classification":
+        # The texts are the features now; nothing after this reads an item's data (NER still checks spans
+        # against it), and a dict per item is ~200 bytes held beside its text.
+        for item in items:
+            item.pop("data", None)
     return _finish(project, items, kind, features)
 
 
