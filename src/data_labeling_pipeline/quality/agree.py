@@ -240,7 +240,9 @@ class _ModelVotes:
                                                                  f"got {weight!r}")
         else:
             weight = float(weight)
-        return cls({k: v for k, v in predictions.items() if v is not None}, weight, name, accuracy)
+        if any(v is None for v in predictions.values()):  # else no copy: millions of ids at scale
+            predictions = {k: v for k, v in predictions.items() if v is not None}
+        return cls(predictions, weight, name, accuracy)
 
 
 @dataclass
