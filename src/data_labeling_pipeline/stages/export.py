@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def _in_memory_dataset(project: Project):
     summary = ExportSummary(held=left_out["held"], rotated_dropped=left_out["rotated_dropped"])
     summary.unlabeled = len(items) - len(labels) - summary.held
     split = assign_split(labels, val_fraction=round(1 - options["train_val_split"], 12), seed=options["seed"])
-    summary.estimated_accuracy = estimated_accuracy_by_split(consensus, split)
+    summary.estimated_accuracy = estimated_accuracy_by_split((c, split[c["item_id"]]) for c in consensus
+                                                             if c["item_id"] in split)
     dataset = make_dataset([i for i in items if i["item_id"] in labels], labels, project.label_schema,
                            split=split, policies=_policies(options))
     return dataset, summary, len(labels)
@@ -141,40 +143,23 @@ def _streamable(project: Project) -> bool:
 def _streamed_dataset(project: Project):
     """(StreamedDataset, summary, number of labelled items), as `_in_memory_dataset` gives them, from one
     checking pass over items and consensus: memory holds a few bytes per item, not the records."""
-    import array
-
-    import numpy as np
-
     from ..formats import check_policies
     from ..formats._dataset import StreamedDataset
     from ..formats.split import check_val_fraction
-    from ..quality.review import estimated_accuracy
 
     options = project.params["export"]
     check_val_fraction(round(1 - options["train_val_split"], 12))
-    check_policies(_policies(options))
+    policies = check_policies(_policies(options))
     counts = {"items": 0, "labels": 0, "held": 0, "rotated_dropped": 0}
-    errors, reviewed, splits = array.array("d"), bytearray(), bytearray()
-    has_errors = True
-    for _item, _payload, split, record in _joined(project, counts):
-        error = record.get("expected_error")
-        has_errors = has_errors and error is not None
-        if has_errors:
-            errors.append(error)
-            reviewed.append(record.get("status") == "reviewed")
-            splits.append(split == "val")
+    accuracy = estimated_accuracy_by_split((record, split) for _, _, split, record in _joined(project, counts))
     summary = ExportSummary(held=counts["held"], rotated_dropped=counts["rotated_dropped"],
-                            unlabeled=counts["items"] - counts["labels"] - counts["held"])
-    if has_errors and counts["labels"]:
-        err = np.frombuffer(errors, dtype=float)
-        correct = np.frombuffer(reviewed, dtype=bool)
-        groups = np.where(np.frombuffer(splits, dtype=bool), "val", "train")
-        summary.estimated_accuracy = {"all": round(estimated_accuracy(err, correct=correct), 6),
-                                      **estimated_accuracy(err, correct=correct, groups=groups)}
+                            unlabeled=counts["items"] - counts["labels"] - counts["held"],
+                            estimated_accuracy=accuracy)
+
     def rows():
         return ((item, payload, split) for item, payload, split, _ in _joined(project))
 
-    return StreamedDataset(rows, project.label_schema, check_policies(_policies(options))), summary, counts["labels"]
+    return StreamedDataset(rows, project.label_schema, policies), summary, counts["labels"]
 
 
 def _joined(project: Project, counts: dict[str, int] | None = None):
@@ -230,22 +215,36 @@ def _ascending(records, counts: dict[str, int] | None = None):
         counts["items"] = n
 
 
-def estimated_accuracy_by_split(consensus: list[dict], split: dict[str, str]) -> dict[str, float] | None:
-    """``split -> estimated accuracy`` of the exported labels, plus ``all``; None without expected errors.
+def estimated_accuracy_by_split(rows: Iterable[tuple[dict, str]]) -> dict[str, float] | None:
+    """``split -> estimated accuracy`` of the exported labels, plus ``all``, from (consensus record, split)
+    pairs (read to the end, a few bytes each kept); None without rows or with a record without an expected error.
 
-    >>> estimated_accuracy_by_split([{"item_id": "a", "expected_error": 0.1}, {"item_id": "b", "expected_error": 0.3,
-    ...     "status": "reviewed"}, {"item_id": "c", "expected_error": 0.2}], {"a": "train", "b": "train", "c": "val"})
+    >>> estimated_accuracy_by_split([({"expected_error": 0.1}, "train"),
+    ...     ({"expected_error": 0.3, "status": "reviewed"}, "train"), ({"expected_error": 0.2}, "val")])
     {'all': 0.9, 'train': 0.95, 'val': 0.8}
     """
+    import array
+
+    import numpy as np
+
     from ..quality.review import estimated_accuracy
 
-    rows = [c for c in consensus if c["item_id"] in split]
-    if not rows or any(c.get("expected_error") is None for c in rows):
+    errors, reviewed, in_val = array.array("d"), bytearray(), bytearray()
+    complete = True
+    for record, split in rows:
+        error = record.get("expected_error")
+        complete = complete and error is not None
+        if complete:
+            errors.append(error)
+            reviewed.append(record.get("status") == "reviewed")
+            in_val.append(split == "val")
+    if not complete or not errors:
         return None
-    errors = [c["expected_error"] for c in rows]
-    reviewed = [c.get("status") == "reviewed" for c in rows]
-    out = estimated_accuracy(errors, correct=reviewed, groups=[split[c["item_id"]] for c in rows])
-    return {"all": round(estimated_accuracy(errors, correct=reviewed), 6), **out}
+    err = np.frombuffer(errors, dtype=float)
+    correct = np.frombuffer(reviewed, dtype=bool)
+    groups = np.where(np.frombuffer(in_val, dtype=bool), "val", "train")
+    return {"all": round(estimated_accuracy(err, correct=correct), 6),
+            **estimated_accuracy(err, correct=correct, groups=groups)}
 
 
 def dataset_version(project: Project) -> str:
