@@ -156,6 +156,26 @@ def _assemble(items, labels, label_schema, *, split, policies, check_payloads: b
     return Dataset(ordered, labels, label_schema, split_of, pol)
 
 
+def row_checker(label_schema: dict) -> Callable[[dict, dict], list[Problem]]:
+    """What `make_dataset` finds wrong with one labelled item and its payload (empty: nothing), for a
+    reader that checks a dataset row by row instead of building it.
+
+    >>> schema = {"task_type": "text_classification", "classes": [{"id": 1, "name": "pos"}]}
+    >>> row_checker(schema)({"item_id": "a", "data": {"text": "hi"}}, {"label": "neg"})[0].message
+    "'neg' is not a class of the label schema ['pos']"
+    """
+    task, names = label_schema["task_type"], {c["name"] for c in label_schema["classes"]}
+    bad = _Problems("labels")  # one collector for every row: this runs once per item of a large export
+
+    def check(item: dict, payload: dict) -> list[Problem]:
+        bad.problems = []
+        _check_item_data(item, 0, task, bad)
+        _check_payload(payload, item, f"$[{item['item_id']!r}]", label_schema, names, bad)
+        return bad.problems
+
+    return check
+
+
 def _check_item_data(item: dict, i: int, task: str, bad: _Problems) -> None:
     data = item.get("data")
     if not isinstance(data, dict):

@@ -166,19 +166,18 @@ def _joined(project: Project, counts: dict[str, int] | None = None):
     """(item, payload, split, consensus record) of every exported item: items.jsonl and consensus.jsonl,
     both sorted by item id, merged in one pass and checked as `make_dataset` checks them. Raises
     `_NotStreamable` where the in-memory path would find a problem (or must sort)."""
-    from ..formats._dataset import _check_item_data, _check_payload, _Problems, export_payload
+    from ..formats._dataset import export_payload, row_checker
     from ..formats.split import split_of
 
     options = project.params["export"]
     schema = project.label_schema
-    task, names = schema["task_type"], {c["name"] for c in schema["classes"]}
     val_fraction, seed = round(1 - options["train_val_split"], 12), options["seed"]
     left_out = {"held": 0, "rotated_dropped": 0}
     counts = counts if counts is not None else {}
     # Ascending ids are unique ids: the items' own check would hold a set of every id.
     items = _ascending(project.iter_items(ITEMS, fields=("item_id", "data"), check_unique=False), counts)
     item = next(items, None)
-    bad = _Problems("labels")
+    row_problems = row_checker(schema)
     for record in _ascending(_iter_consensus(project)):
         payload = export_payload(record, left_out, drop_rotated=options["rotation"] == "drop")
         if not payload:
@@ -188,10 +187,9 @@ def _joined(project: Project, counts: dict[str, int] | None = None):
             item = next(items, None)
         if item is None or item["item_id"] != item_id:
             raise _NotStreamable(f"{item_id!r} labels an item that is not in items")
-        _check_item_data(item, 0, task, bad)
-        _check_payload(payload, item, "", schema, names, bad)
-        if bad.problems:
-            raise _NotStreamable(str(bad.problems[0]))
+        problems = row_problems(item, payload)
+        if problems:
+            raise _NotStreamable(str(problems[0]))
         counts["labels"] = counts.get("labels", 0) + 1
         yield item, payload, split_of(item_id, val_fraction=val_fraction, seed=seed), record
         item = next(items, None)
